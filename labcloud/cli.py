@@ -1,0 +1,99 @@
+"""The `labcloud` command: start each part of the platform, or all of it at once."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="labcloud: a job platform for scientists. `labcloud up` runs everything locally.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+Host = Annotated[str, typer.Option(help="Interface to listen on.")]
+LogLevel = Annotated[str, typer.Option(help="debug, info, warning or error.")]
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@app.command("user-api")
+def user_api(
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    migrate: Annotated[bool, typer.Option(help="Apply database migrations first.")] = False,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run the user-facing API (settings from the environment and .env)."""
+    import uvicorn
+
+    from userfacing_api.db.session import upgrade
+    from userfacing_api.main import create_app
+    from userfacing_api.settings import load_settings
+
+    _logging(log_level)
+    settings = load_settings()
+    if migrate:
+        upgrade(settings.db_url)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, proxy_headers=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    which: Annotated[str, typer.Argument(help="user, worker or all")] = "all",
+) -> None:
+    """Apply pending migrations to the databases named by DATABASE_URL settings."""
+    if which not in ("user", "worker", "all"):
+        raise typer.BadParameter("choose user, worker or all", param_hint="WHICH")
+    if which in ("user", "all"):
+        from userfacing_api.db.session import upgrade
+        from userfacing_api.settings import load_settings
+
+        upgrade(load_settings().db_url)
+        typer.echo("user database: up to date")
+    if which in ("worker", "all"):
+        try:
+            from workerfacing_api.db.session import upgrade as worker_upgrade
+            from workerfacing_api.settings import load_settings as load_worker_settings
+        except ImportError:
+            typer.echo("worker database: the worker API is not installed in this build")
+            return
+        worker_upgrade(load_worker_settings().db_url)
+        typer.echo("worker database: up to date")
+
+
+@app.command("up")
+def up(
+    data_dir: Annotated[Path, typer.Option(help="Where databases and files live.")] = Path(
+        "labcloud-data"
+    ),
+    host: Host = "127.0.0.1",
+    user_port: Annotated[int, typer.Option(help="User API port.")] = 8000,
+    worker_port: Annotated[int, typer.Option(help="Worker API port.")] = 8001,
+    demo: Annotated[
+        bool, typer.Option(help="Also upload sample data and run the demo job.")
+    ] = False,
+    log_level: LogLevel = "warning",
+) -> None:
+    """Run the whole platform locally: SQLite, local files, both APIs and a worker."""
+    from labcloud.embedded import run_embedded
+
+    _logging(log_level)
+    raise typer.Exit(run_embedded(data_dir, host, user_port, worker_port, demo, log_level))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

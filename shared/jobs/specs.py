@@ -1,0 +1,89 @@
+"""The job spec: the contract between the user API and the worker API.
+
+Field names and shapes follow DECODE OpenCloud's wire format (JobSpecs,
+SubmittedJob); labcloud's additions are optional fields that DECODE's own worker
+ignores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Environment(enum.StrEnum):
+    cloud = "cloud"
+    local = "local"
+    any = "any"
+
+
+class OutputKind(enum.StrEnum):
+    output = "output"
+    log = "log"
+    artifact = "artifact"
+
+
+class HardwareSpecs(BaseModel):
+    """What a job needs; None means "anything will do"."""
+
+    cpu_cores: int | None = Field(default=None, ge=1, examples=[4])
+    memory: int | None = Field(default=None, ge=1, description="MB", examples=[8000])
+    gpu_model: str | None = Field(default=None, examples=[None])
+    gpu_archi: str | None = Field(default=None, examples=[None])
+    gpu_mem: int | None = Field(default=None, ge=0, description="MB", examples=[None])
+
+
+class AppSpecs(BaseModel):
+    cmd: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class HandlerSpecs(BaseModel):
+    image_url: str | None = None
+    image_name: str | None = None
+    image_version: str | None = None
+    entrypoint: str | None = None
+    files_down: dict[str, str] = Field(
+        default_factory=dict, description="container path under /files → storage URI"
+    )
+    files_up: dict[OutputKind, str] = Field(
+        default_factory=dict, description="output kind → container dir under /files"
+    )
+    # labcloud additions
+    runner: str = "docker"
+    timeout: int | None = Field(default=None, description="seconds; None = no limit")
+    gpus: int = Field(default=0, ge=0, description="GPUs the entrypoint needs")
+
+
+class MetaSpecs(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    job_id: int
+    date_created: dt.datetime
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobSpecs(BaseModel):
+    app: AppSpecs
+    handler: HandlerSpecs
+    meta: MetaSpecs
+    hardware: HardwareSpecs = Field(default_factory=HardwareSpecs)
+
+
+class PathsUpload(BaseModel):
+    output: str
+    log: str
+    artifact: str
+
+
+class SubmittedJob(BaseModel):
+    """What the user API hands to the worker API for one job."""
+
+    job: JobSpecs
+    environment: Environment = Environment.any
+    group: str | None = None
+    priority: int = Field(default=5, ge=0)
+    paths_upload: PathsUpload

@@ -1,0 +1,19 @@
+"""Fixtures for the worker runner integration tests (real Podman, no mocks)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.podman import TEST_IMAGE, docker_host_or_skip
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> str:
+    """DOCKER_HOST URL of the Podman API service set up by scripts/setup-podman."""
+    return docker_host_or_skip()
+
+
+@pytest.fixture(scope="session")
+def test_image(docker_host: str) -> str:
+    """Name of the local busybox image the setup script built."""
+    return TEST_IMAGE

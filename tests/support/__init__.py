@@ -1,0 +1,1 @@
+"""Helpers shared by labcloud's test suites (importable as ``tests.support``)."""

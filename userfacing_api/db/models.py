@@ -1,0 +1,135 @@
+"""The user API's tables: accounts, jobs as the user sees them, the job outbox,
+status events and the notification log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC, as DECODE stores and returns its dates."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    """A local account (AUTH=1). With Cognito, accounts live in Cognito."""
+
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class UserPreference(Base):
+    """Per-user choices that exist whatever the auth backend (e.g. email opt-out)."""
+
+    __tablename__ = "user_preferences"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    notify_email: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("user_id", "job_name", name="uq_jobs_user_job_name"),
+        Index("ix_jobs_user_created", "user_id", "date_created", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(128))
+    user_email: Mapped[str | None] = mapped_column(String(320))
+    job_name: Mapped[str] = mapped_column(String(255))
+    date_created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    date_started: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    date_finished: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(32), default="queued", index=True)
+    runtime_details: Mapped[str | None] = mapped_column(Text)
+    environment: Mapped[str | None] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    application: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    hardware: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status_changed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A message to the worker API (a job spec to submit, or a cancel), written in the
+    same transaction as the change that causes it and relayed until acknowledged."""
+
+    __tablename__ = "job_outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "submit" | "cancel"
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class StatusEvent(Base):
+    """Every status report received for a job, applied or not (an audit trail)."""
+
+    __tablename__ = "job_status_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    runtime_details: Mapped[str | None] = mapped_column(Text)
+    applied: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Notification(Base):
+    """The one email due for a job's first terminal status; unique per job."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(Integer, unique=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(512))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="due", index=True)  # due|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+__all__ = [
+    "Base",
+    "User",
+    "UserPreference",
+    "Job",
+    "OutboxMessage",
+    "StatusEvent",
+    "Notification",
+    "utcnow",
+]

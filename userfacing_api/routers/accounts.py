@@ -1,0 +1,75 @@
+"""Local accounts (served only when AUTH=1): register, get a token, cookie login."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2PasswordRequestForm
+
+from userfacing_api.dependencies import ContextDep, SessionDep
+from userfacing_api.schemas import TokenResponse, UserGroup, UserPublic
+from userfacing_api.services import accounts
+from userfacing_api.services.files import UserFiles
+
+router = APIRouter(tags=["Authentication"])
+LoginForm = Annotated[OAuth2PasswordRequestForm, Depends()]
+COOKIE_MAX_AGE = 1800
+
+
+@router.post(
+    "/user",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    responses={409: {"description": "user exists"}, 400: {"description": "weak password"}},
+)
+def register_user(
+    form: LoginForm,
+    ctx: ContextDep,
+    session: SessionDep,
+    groups: Annotated[list[UserGroup] | None, Query()] = None,
+) -> UserPublic:
+    """Create an account (form fields `username`, `password`) and its predefined folders."""
+    chosen = [g.value for g in (groups or [UserGroup.users])]
+    user = accounts.register(
+        session, form.username, form.password, chosen, ctx.settings.password_min_length
+    )
+    UserFiles(ctx.storage, user.username).init()
+    return UserPublic(email=user.email or user.username, groups=user.groups)
+
+
+def _issue(ctx: ContextDep, session: SessionDep, form: LoginForm) -> str:
+    user = accounts.authenticate(session, form.username, form.password)
+    assert ctx.local_tokens is not None
+    return ctx.local_tokens.issue(user.username, user.email, user.groups)
+
+
+@router.post(
+    "/token",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenResponse,
+    responses={400: {"description": "wrong password"}, 404: {"description": "no user"}},
+)
+def get_token(form: LoginForm, ctx: ContextDep, session: SessionDep) -> TokenResponse:
+    """An ID token for the account (OAuth2 password form)."""
+    token = _issue(ctx, session, form)
+    assert ctx.local_tokens is not None
+    return TokenResponse(id_token=token, expires_in=ctx.local_tokens.lifetime_s)
+
+
+@router.post("/login")
+def login(form: LoginForm, ctx: ContextDep, session: SessionDep) -> JSONResponse:
+    """Set the `Authorization` cookie for browser use."""
+    token = _issue(ctx, session, form)
+    response = JSONResponse({"message": "You've successfully logged in. Welcome back!"})
+    response.set_cookie(
+        "Authorization",
+        f"Bearer {token}",
+        max_age=COOKIE_MAX_AGE,
+        expires=COOKIE_MAX_AGE,
+        httponly=True,
+        secure=True,
+        samesite="none",
+    )
+    return response

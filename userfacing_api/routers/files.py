@@ -1,0 +1,152 @@
+"""`/files`: list, upload, download, rename and delete a user's files (DECODE's routes)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request, Response, UploadFile, status
+from fastapi.params import Query
+from fastapi.responses import StreamingResponse
+
+from userfacing_api.dependencies import UserFilesDep
+from userfacing_api.schemas import FileHTTPRequest, FileInfo, FileRename, UploadFileType
+from userfacing_api.services.errors import NotFound
+
+router = APIRouter(tags=["Files"])
+
+
+def _sibling_url(request: Request, suffix: str) -> str:
+    """The URL of this request with its last segment (`/url`) replaced by `suffix`."""
+    base = str(request.url.replace(query=""))
+    return base[: base.rfind("/")] + suffix
+
+
+def _auth_headers(request: Request) -> dict[str, str]:
+    auth = request.headers.get("authorization")
+    return {"Authorization": auth} if auth else {}
+
+
+@router.get(
+    "/files/{file_path:path}/download",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}, "application/zip": {}}}},
+)
+def download(file_path: str, files: UserFilesDep) -> StreamingResponse:
+    """Stream a file, or a directory as a zip built while it is sent."""
+    result = files.download(file_path)
+    headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.filename)}"}
+    if result.size is not None:
+        headers["Content-Length"] = str(result.size)
+    media = "application/zip" if result.is_zip else "application/octet-stream"
+    return StreamingResponse(result.chunks, media_type=media, headers=headers)
+
+
+@router.get("/files/{file_path:path}/url", response_model=FileHTTPRequest)
+def download_request(file_path: str, request: Request, files: UserFilesDep) -> FileHTTPRequest:
+    """How to download the file yourself (local storage: the `/download` URL with your auth)."""
+    if files.find(file_path) is None:
+        raise NotFound(f"'{file_path}' not found")
+    return FileHTTPRequest(
+        method="GET", url=_sibling_url(request, "/download"), headers=_auth_headers(request)
+    )
+
+
+@router.get("/files/{base_path:path}", response_model=list[FileInfo])
+def list_files(
+    files: UserFilesDep,
+    base_path: str = "",
+    show_dirs: Annotated[bool, Query()] = True,
+    recursive: Annotated[bool, Query()] = False,
+) -> list[FileInfo]:
+    """The entries of a directory, sorted by path; directories end with '/'."""
+    return files.list(base_path, show_dirs=show_dirs, recursive=recursive)
+
+
+def _upload(
+    f_type: UploadFileType, base_path: str, file: UploadFile, files: UserFilesDep
+) -> FileInfo:
+    return files.upload(f_type.value, base_path, file.filename, file.file)
+
+
+def _upload_request(
+    f_type: UploadFileType, base_path: str, request: Request, files: UserFilesDep
+) -> FileHTTPRequest:
+    files.upload_target(f_type.value, base_path)  # validates the path
+    return FileHTTPRequest(
+        method="POST", url=_sibling_url(request, "/upload"), headers=_auth_headers(request)
+    )
+
+
+@router.post(
+    "/files/{f_type}/{base_path:path}/upload",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FileInfo,
+)
+def upload(
+    f_type: UploadFileType, base_path: str, file: UploadFile, files: UserFilesDep
+) -> FileInfo:
+    """Upload one file (multipart field `file`) into `<f_type>/<base_path>/`.
+    The file appears only once it is complete."""
+    return _upload(f_type, base_path, file, files)
+
+
+@router.post(
+    "/files/{f_type}/upload",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FileInfo,
+    include_in_schema=False,
+)
+def upload_top(f_type: UploadFileType, file: UploadFile, files: UserFilesDep) -> FileInfo:
+    return _upload(f_type, "", file, files)
+
+
+@router.post(
+    "/files/{f_type}/{base_path:path}/url",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FileHTTPRequest,
+)
+def upload_request(
+    f_type: UploadFileType, base_path: str, request: Request, files: UserFilesDep
+) -> FileHTTPRequest:
+    """How to upload into the folder yourself (local storage: `/upload` with your auth)."""
+    return _upload_request(f_type, base_path, request, files)
+
+
+@router.post(
+    "/files/{f_type}/url",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FileHTTPRequest,
+    include_in_schema=False,
+)
+def upload_request_top(
+    f_type: UploadFileType, request: Request, files: UserFilesDep
+) -> FileHTTPRequest:
+    return _upload_request(f_type, "", request, files)
+
+
+@router.post(
+    "/files/{f_type}/{base_path:path}/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FileInfo,
+)
+def create_directory(f_type: UploadFileType, base_path: str, files: UserFilesDep) -> FileInfo:
+    """Create a directory (and its parents)."""
+    return files.mkdir(f_type.value, base_path)
+
+
+@router.put(
+    "/files/{file_path:path}",
+    response_model=FileInfo,
+    responses={405: {"description": "predefined or non-empty directory"}},
+)
+def rename(file_path: str, body: FileRename, files: UserFilesDep) -> FileInfo:
+    """Rename a file or an empty directory to `path` (`//` in it is normalised)."""
+    return files.rename(file_path, body.path)
+
+
+@router.delete("/files/{file_path:path}", status_code=status.HTTP_204_NO_CONTENT)
+def delete(file_path: str, files: UserFilesDep) -> Response:
+    """Delete recursively; the root or a predefined folder is emptied and kept."""
+    files.delete(file_path)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,60 @@
+"""`/jobs`: the application catalogue, and submitting, listing and deleting jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response, status
+
+from userfacing_api.dependencies import CatalogueDep, CurrentUser, SessionDep, UserFilesDep
+from userfacing_api.schemas import JobCreate, JobPublic
+from userfacing_api.services import jobs
+
+router = APIRouter(tags=["Jobs"])
+
+
+@router.get("/jobs/applications")
+def list_applications(catalogue: CatalogueDep, _user: CurrentUser) -> dict[str, Any]:
+    """application → version → entrypoint → its configuration."""
+    return catalogue.model_dump(mode="json")
+
+
+@router.get("/jobs", response_model=list[JobPublic])
+def list_jobs(
+    user: CurrentUser,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=jobs.MAX_PAGE)] = 100,
+) -> list[JobPublic]:
+    """The caller's jobs, newest first."""
+    return [jobs.to_public(j) for j in jobs.list_jobs(session, user.username, offset, limit)]
+
+
+@router.get("/jobs/{job_id}", response_model=JobPublic, responses={404: {}})
+def describe_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobPublic:
+    return jobs.to_public(jobs.get_job(session, user.username, job_id))
+
+
+@router.post(
+    "/jobs",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobPublic,
+    responses={400: {"description": "missing input"}, 409: {"description": "name taken"}},
+)
+def start_job(
+    request: Annotated[JobCreate, Body()],
+    user: CurrentUser,
+    session: SessionDep,
+    files: UserFilesDep,
+    catalogue: CatalogueDep,
+) -> JobPublic:
+    """Validate and queue a job; it is handed to the worker API in the background."""
+    job = jobs.submit_job(session, catalogue, files, request, user.email)
+    return jobs.to_public(job)
+
+
+@router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses={404: {}})
+def delete_job(job_id: int, session: SessionDep, files: UserFilesDep) -> Response:
+    """Cancel the job if it still runs, then delete it and its outputs."""
+    jobs.delete_job(session, files, job_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,56 @@
+"""The caller's identity, login discovery and notification preferences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from userfacing_api.dependencies import ContextDep, CurrentUser, PrincipalDep, SessionDep
+from userfacing_api.schemas import UserPublic
+from userfacing_api.services import preferences
+
+router = APIRouter(tags=["Authentication"])
+
+
+@router.get("/access_info")
+def access_info(ctx: ContextDep) -> dict[str, Any]:
+    """How to log in: DECODE's Cognito block, plus labcloud's local-accounts block."""
+    s = ctx.settings
+    info: dict[str, Any] = {
+        "cognito": {
+            "user_pool_id": s.cognito_user_pool_id,
+            "client_id": s.cognito_client_id,
+            "region": s.cognito_region,
+        }
+    }
+    if s.auth:
+        info["local"] = {
+            "token_url": "/token",
+            "register_url": "/user",
+            "issuer": s.auth_token_issuer,
+        }
+    return info
+
+
+@router.get("/user", response_model=UserPublic)
+def describe_current_user(principal: PrincipalDep) -> UserPublic:
+    return UserPublic(email=principal.email, groups=list(principal.groups))
+
+
+class Preferences(BaseModel):
+    notify_email: bool = True
+
+
+@router.get("/user/preferences", response_model=Preferences, tags=["Notifications"])
+def get_preferences(user: CurrentUser, session: SessionDep) -> Preferences:
+    """labcloud: whether the user gets an email when a job ends."""
+    return Preferences(notify_email=preferences.notify_email(session, user.username))
+
+
+@router.put("/user/preferences", response_model=Preferences, tags=["Notifications"])
+def put_preferences(body: Preferences, user: CurrentUser, session: SessionDep) -> Preferences:
+    """labcloud: opt in or out of job emails."""
+    preferences.set_notify_email(session, user.username, body.notify_email)
+    return body

@@ -1,0 +1,156 @@
+"""Request and response shapes of the user API (DECODE OpenCloud's, plus additions)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.jobs.specs import HardwareSpecs
+from shared.jobs.states import JobStatus
+
+
+class UserGroup(enum.StrEnum):
+    users = "users"
+    workers = "workers"
+    cloud = "cloud"
+
+
+class UserPublic(BaseModel):
+    email: str | None
+    groups: list[str]
+
+
+class TokenResponse(BaseModel):
+    id_token: str
+    expires_in: int
+
+
+class FileType(enum.StrEnum):
+    file = "file"
+    directory = "directory"
+
+
+class UploadFileType(enum.StrEnum):
+    config = "config"
+    data = "data"
+    artifact = "artifact"
+
+
+class FileInfo(BaseModel):
+    path: str = Field(examples=["data/experiment1/frames.tif"])
+    type: FileType
+    size: str = Field(description="human-readable; empty for directories", examples=["1.2 MB"])
+
+
+class FileRename(BaseModel):
+    path: str = Field(examples=["data/experiment1/renamed.tif"])
+
+
+class FileHTTPRequest(BaseModel):
+    """How to do the transfer yourself: method, URL, headers and form fields."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApplicationRef(BaseModel):
+    application: str = Field(examples=["demo"])
+    version: str = Field(examples=["v1"])
+    entrypoint: str = Field(examples=["run"])
+
+
+class InputFiles(BaseModel):
+    """Inputs as paths relative to the user's config/, data/ and artifact/ folders."""
+
+    config_id: str | None = Field(default=None, examples=["demo/params.yaml"])
+    data_ids: list[str] | None = Field(default=None, examples=[["experiment1/"]])
+    artifact_ids: list[str] | None = Field(default=None, examples=[None])
+
+
+class JobAttributes(BaseModel):
+    files_down: InputFiles = Field(default_factory=InputFiles)
+    env_vars: dict[str, str] | None = Field(default=None, examples=[{}])
+
+
+class Environment(enum.StrEnum):
+    cloud = "cloud"
+    local = "local"
+
+
+class JobBase(BaseModel):
+    job_name: str = Field(min_length=1, max_length=255, examples=["first-demo"])
+    environment: Environment | None = Field(
+        default=None, description="cloud, local, or null for any"
+    )
+    priority: int = Field(default=0, ge=0, le=5)
+    application: ApplicationRef
+    attributes: JobAttributes = Field(default_factory=JobAttributes)
+    hardware: HardwareSpecs | None = None
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _null_string_is_any(cls, value: Any) -> Any:
+        # DECODE's frontend sends the string "null" for "any environment".
+        if value in ("null", "any", ""):
+            return None
+        return value
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _null_priority_is_default(cls, value: Any) -> Any:
+        return 0 if value is None else value
+
+
+class JobCreate(JobBase):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_name": "first-demo",
+                    "environment": None,
+                    "priority": 0,
+                    "application": {"application": "demo", "version": "v1", "entrypoint": "run"},
+                    "attributes": {
+                        "files_down": {
+                            "config_id": "demo/params.yaml",
+                            "data_ids": ["demo/"],
+                            "artifact_ids": None,
+                        },
+                        "env_vars": {"DEMO_GREETING": "hello"},
+                    },
+                    "hardware": None,
+                }
+            ]
+        }
+    )
+
+
+class PathsOut(BaseModel):
+    output: str
+    log: str
+    artifact: str
+
+
+class JobPublic(JobBase):
+    id: int
+    user_id: str
+    user_email: str | None = None
+    date_created: dt.datetime
+    date_started: dt.datetime | None = None
+    date_finished: dt.datetime | None = None
+    status: JobStatus
+    runtime_details: str | None = None
+    paths_out: PathsOut
+
+
+class JobStatusUpdate(BaseModel):
+    """Sent by the worker API to `PUT /_job_status`."""
+
+    job_id: int
+    status: JobStatus
+    runtime_details: str | None = None

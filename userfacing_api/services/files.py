@@ -1,0 +1,162 @@
+"""A user's files: the DECODE folder layout and rules on top of a Storage.
+
+Everything a user sees lives below `<user_id>/` in storage, in the predefined
+folders config, data, artifact (uploads) and output, log (job results; artifact
+too). Paths a client sends are cleaned (see `shared.storage.paths`) before use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import humanize
+
+from shared.storage.base import Entry, Storage
+from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
+from shared.storage.zipstream import stream_zip
+from userfacing_api.schemas import FileInfo, FileType
+from userfacing_api.services.errors import BadRequest, Conflict, NotAllowed, NotFound
+
+PREDEFINED = ("config", "data", "artifact", "output", "log")
+
+
+def clean(raw: str) -> str:
+    """Clean a client path, mapping an unsafe one to a 400."""
+    try:
+        return clean_relpath(raw)
+    except UnsafePath as exc:
+        raise BadRequest(f"invalid path: {exc}") from None
+
+
+def file_info(entry: Entry, user_root: str) -> FileInfo:
+    """DECODE's FileInfo: path relative to the user's root, dirs with a trailing '/'."""
+    rel = entry.key[len(user_root) + 1 :] if entry.key != user_root else ""
+    if entry.is_dir:
+        return FileInfo(path=rel + "/", type=FileType.directory, size="")
+    return FileInfo(path=rel, type=FileType.file, size=humanize.naturalsize(entry.size))
+
+
+@dataclass(frozen=True)
+class Download:
+    """What to send back for a download: a file's or a zip's chunks and a name."""
+
+    chunks: Iterator[bytes]
+    filename: str
+    is_zip: bool
+    size: int | None
+
+
+class UserFiles:
+    """One user's view of the storage."""
+
+    def __init__(self, storage: Storage, user_id: str) -> None:
+        self.storage = storage
+        self.root = clean_relpath(user_id)
+        if not self.root or "/" in self.root:
+            raise ValueError(f"unusable user id {user_id!r}")
+
+    def key(self, rel: str) -> str:
+        return join(self.root, rel)
+
+    def init(self) -> None:
+        """Create the predefined folders (idempotent)."""
+        for folder in PREDEFINED:
+            self.storage.mkdir(self.key(folder))
+
+    def stat(self, rel: str) -> Entry | None:
+        return self.storage.stat(self.key(rel))
+
+    def find(self, raw_path: str) -> Entry | None:
+        """The entry at a client-given path, or None."""
+        return self.stat(clean(raw_path))
+
+    def list(self, raw_path: str, show_dirs: bool, recursive: bool) -> list[FileInfo]:
+        rel = clean(raw_path)
+        if rel == "":
+            self.init()
+        entry = self.stat(rel)
+        if entry is None or not entry.is_dir:
+            raise NotFound(f"'{raw_path}' is not a directory")
+        entries = self.storage.list(self.key(rel), recursive=recursive)
+        infos = [file_info(e, self.root) for e in entries if show_dirs or not e.is_dir]
+        return sorted(infos, key=lambda info: info.path)
+
+    def upload(self, f_type: str, raw_dir: str, filename: str | None, source: BinaryIO) -> FileInfo:
+        name = clean(filename or "unnamed")
+        if "/" in name or not name:
+            raise BadRequest("the uploaded file's name must be a plain file name")
+        rel = join(f_type, clean(raw_dir), name)
+        existing = self.stat(rel)
+        if existing is not None and existing.is_dir:
+            raise Conflict(f"'{rel}' is a directory")
+        self.storage.write(self.key(rel), source)
+        entry = self.stat(rel)
+        assert entry is not None
+        return file_info(entry, self.root)
+
+    def mkdir(self, f_type: str, raw_dir: str) -> FileInfo:
+        rel = join(f_type, clean(raw_dir))
+        existing = self.stat(rel)
+        if existing is not None and not existing.is_dir:
+            raise Conflict(f"'{rel}' is a file")
+        try:
+            self.storage.mkdir(self.key(rel))
+        except (FileExistsError, NotADirectoryError):
+            raise Conflict(f"a file is in the way of '{rel}'") from None
+        return FileInfo(path=rel + "/", type=FileType.directory, size="")
+
+    def upload_target(self, f_type: str, raw_dir: str) -> str:
+        """The folder an upload URL points at (validated, relative to the user's root)."""
+        return join(f_type, clean(raw_dir))
+
+    def rename(self, raw_path: str, raw_new: str) -> FileInfo:
+        rel, new = clean(raw_path), clean(raw_new)
+        if not new:
+            raise BadRequest("the new path must not be empty")
+        entry = self.stat(rel)
+        if entry is None or rel == "":
+            raise NotFound(f"'{raw_path}' not found")
+        if entry.is_dir:
+            if rel in PREDEFINED:
+                raise NotAllowed("a predefined directory cannot be renamed")
+            if any(True for _ in self.storage.list(self.key(rel))):
+                raise NotAllowed("a non-empty directory cannot be renamed")
+        if new in PREDEFINED or (entry.is_dir and is_within(new, rel)):
+            raise BadRequest(f"cannot rename to '{new}'")
+        if self.stat(new) is not None:
+            raise Conflict(f"'{new}' already exists")
+        parent = new.rpartition("/")[0]
+        parent_entry = self.stat(parent) if parent else None
+        if parent_entry is not None and not parent_entry.is_dir:
+            raise Conflict(f"'{parent}' is a file")
+        self.storage.move(self.key(rel), self.key(new))
+        moved = self.stat(new)
+        assert moved is not None
+        return file_info(moved, self.root)
+
+    def delete(self, raw_path: str) -> None:
+        """Delete recursively; the root or a predefined folder is emptied and re-created."""
+        rel = clean(raw_path)
+        if rel == "":
+            for entry in list(self.storage.list(self.root)):
+                self.storage.delete(entry.key)
+            self.init()
+            return
+        self.storage.delete(self.key(rel))
+        if rel in PREDEFINED:
+            self.storage.mkdir(self.key(rel))
+
+    def download(self, raw_path: str) -> Download:
+        rel = clean(raw_path)
+        entry = self.stat(rel)
+        if entry is None:
+            raise NotFound(f"'{raw_path}' not found")
+        if not entry.is_dir:
+            return Download(self.storage.read(entry.key), rel.rpartition("/")[2], False, entry.size)
+        base = entry.key
+        files = sorted(e.key for e in self.storage.list(base, recursive=True) if not e.is_dir)
+        members = [(key[len(base) + 1 :], lambda key=key: self.storage.read(key)) for key in files]
+        name = (rel.rpartition("/")[2] or self.root) + ".zip"
+        return Download(stream_zip(members), name, True, None)

@@ -1,0 +1,237 @@
+"""Jobs as the user sees them: submit, list, show, delete.
+
+A submission is validated against the application catalogue and the user's
+files, then stored with its outbox message in ONE transaction; the relay
+delivers the message to the worker API later, so the request never waits on it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.app_config import INPUT_FOLDERS, Catalogue, Entrypoint
+from shared.jobs.specs import (
+    AppSpecs,
+    Environment,
+    HandlerSpecs,
+    HardwareSpecs,
+    JobSpecs,
+    MetaSpecs,
+    PathsUpload,
+    SubmittedJob,
+)
+from shared.jobs.states import JobStatus
+from shared.storage.paths import UnsafePath, clean_relpath, join
+from userfacing_api.db.models import Job, OutboxMessage
+from userfacing_api.schemas import JobCreate, JobPublic, PathsOut
+from userfacing_api.services.errors import BadRequest, Conflict, InvalidField, NotFound
+from userfacing_api.services.files import UserFiles
+
+OUTPUT_KINDS = ("output", "log", "artifact")
+MAX_PAGE = 1000
+
+
+def paths_out(job_name: str) -> dict[str, str]:
+    """Where a job's results land, relative to the user's root."""
+    return {kind: f"{kind}/{job_name}" for kind in OUTPUT_KINDS}
+
+
+def to_public(job: Job) -> JobPublic:
+    return JobPublic(
+        id=job.id,
+        job_name=job.job_name,
+        environment=job.environment,
+        priority=job.priority,
+        application=job.application,
+        attributes=job.attributes,
+        hardware=job.hardware,
+        user_id=job.user_id,
+        user_email=job.user_email,
+        date_created=job.date_created,
+        date_started=job.date_started,
+        date_finished=job.date_finished,
+        status=JobStatus(job.status),
+        runtime_details=job.runtime_details,
+        paths_out=PathsOut(**paths_out(job.job_name)),
+    )
+
+
+def _check_job_name(name: str) -> None:
+    try:
+        clean = clean_relpath(name)
+    except UnsafePath:
+        clean = ""
+    if clean != name or "/" in name or name.startswith("."):
+        raise InvalidField(
+            ("body", "job_name"),
+            "job_name names the job's output folders: use a plain name without '/', "
+            "a leading '.', or control characters",
+        )
+
+
+def _find_entrypoint(catalogue: Catalogue, request: JobCreate) -> Entrypoint:
+    ref = request.application
+    try:
+        return catalogue.entrypoint(ref.application, ref.version, ref.entrypoint)
+    except KeyError as exc:
+        level = str(exc.args[0]).split(" ", 2)[1]  # "application" | "version" | "entrypoint"
+        raise InvalidField(("body", "application", level), str(exc.args[0])) from None
+
+
+def _expand_inputs(files: UserFiles, request: JobCreate, entrypoint: Entrypoint) -> dict[str, str]:
+    """files_down: one entry per input file, `<subdir>/<relative path>` → storage URI.
+
+    A folder input contributes every file below it, relative to the folder; a
+    file input contributes itself under its own name.
+    """
+    wanted = request.attributes.files_down
+    inputs: list[tuple[str, str, str]] = []  # (kind, folder, user-given id)
+    if wanted.config_id:
+        inputs.append(("config_id", INPUT_FOLDERS["config_id"], wanted.config_id))
+    for kind in ("data_ids", "artifact_ids"):
+        for item in getattr(wanted, kind) or []:
+            inputs.append((kind, INPUT_FOLDERS[kind], item))
+
+    files_down: dict[str, str] = {}
+    for kind, folder, given in inputs:
+        try:
+            rel = join(folder, clean_relpath(given))
+        except UnsafePath as exc:
+            raise BadRequest(f"invalid input path '{given}': {exc}") from None
+        entry = files.stat(rel)
+        if entry is None:
+            raise BadRequest(f"input {rel} does not exist")
+        subdir = entrypoint.handler.files_down.get(kind, folder)  # type: ignore[call-overload]
+        if entry.is_dir:
+            members = [e for e in files.storage.list(entry.key, recursive=True) if not e.is_dir]
+            pairs = [(m.key[len(entry.key) + 1 :], m.key) for m in members]
+        else:
+            pairs = [(entry.key.rpartition("/")[2], entry.key)]
+        for inner, key in pairs:
+            target = f"{subdir}/{inner}"
+            uri = files.storage.uri(key)
+            if files_down.get(target, uri) != uri:
+                raise BadRequest(f"two inputs would both be placed at /files/{target}")
+            files_down[target] = uri
+    return files_down
+
+
+def _hardware(request: JobCreate, entrypoint: Entrypoint) -> HardwareSpecs:
+    """The request's hardware, with the entrypoint's defaults for what it leaves open."""
+    defaults = entrypoint.aws_resources.hardware
+    asked = request.hardware or HardwareSpecs()
+    return HardwareSpecs(
+        cpu_cores=asked.cpu_cores if asked.cpu_cores is not None else defaults.VCPU,
+        memory=asked.memory if asked.memory is not None else defaults.MEMORY,
+        gpu_model=asked.gpu_model,
+        gpu_archi=asked.gpu_archi,
+        gpu_mem=asked.gpu_mem,
+    )
+
+
+def submit_job(
+    session: Session,
+    catalogue: Catalogue,
+    files: UserFiles,
+    request: JobCreate,
+    user_email: str | None,
+) -> Job:
+    """Validate, then store the job (`queued`) and its outbox message together."""
+    _check_job_name(request.job_name)
+    entrypoint = _find_entrypoint(catalogue, request)
+    env_vars = request.attributes.env_vars or {}
+    disallowed = sorted(set(env_vars) - set(entrypoint.app.env))
+    if disallowed:
+        raise InvalidField(
+            ("body", "attributes", "env_vars"),
+            f"environment variables {disallowed} are not allowed for this entrypoint; "
+            f"allowed: {entrypoint.app.env}",
+        )
+    user_id = files.root
+    if session.scalar(
+        select(Job.id).where(Job.user_id == user_id, Job.job_name == request.job_name)
+    ):
+        raise Conflict(f"a job named '{request.job_name}' already exists")
+    files_down = _expand_inputs(files, request, entrypoint)
+    hardware = _hardware(request, entrypoint)
+
+    job = Job(
+        user_id=user_id,
+        user_email=user_email,
+        job_name=request.job_name,
+        environment=request.environment.value if request.environment else None,
+        priority=request.priority,
+        application=request.application.model_dump(),
+        attributes=request.attributes.model_dump(),
+        hardware=request.hardware.model_dump() if request.hardware else None,
+        status=JobStatus.queued.value,
+    )
+    session.add(job)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"a job named '{request.job_name}' already exists") from None
+
+    ref = request.application
+    spec = SubmittedJob(
+        job=JobSpecs(
+            app=AppSpecs(cmd=entrypoint.app.cmd, env=env_vars),
+            handler=HandlerSpecs(
+                image_url=entrypoint.handler.image_url,
+                image_name=ref.application,
+                image_version=ref.version,
+                entrypoint=ref.entrypoint,
+                files_down=files_down,
+                files_up=entrypoint.handler.files_up,
+                runner=entrypoint.handler.runner,
+                timeout=entrypoint.aws_resources.timeout,
+                gpus=entrypoint.aws_resources.hardware.GPU or 0,
+            ),
+            meta=MetaSpecs(job_id=job.id, date_created=job.date_created),
+            hardware=hardware,
+        ),
+        environment=Environment(job.environment) if job.environment else Environment.any,
+        group=None,
+        priority=request.priority,
+        paths_upload=PathsUpload(
+            **{kind: files.storage.uri(files.key(p)) for kind, p in paths_out(job.job_name).items()}
+        ),
+    )
+    session.add(OutboxMessage(job_id=job.id, kind="submit", payload=spec.model_dump(mode="json")))
+    session.commit()
+    return job
+
+
+def list_jobs(session: Session, user_id: str, offset: int, limit: int) -> list[Job]:
+    """The user's jobs, newest first, ordered in the query before paging."""
+    if offset < 0 or not 1 <= limit <= MAX_PAGE:
+        raise BadRequest(f"offset must be ≥ 0 and limit between 1 and {MAX_PAGE}")
+    query = (
+        select(Job)
+        .where(Job.user_id == user_id)
+        .order_by(Job.date_created.desc(), Job.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def get_job(session: Session, user_id: str, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or job.user_id != user_id:
+        raise NotFound("job not found")
+    return job
+
+
+def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
+    """Cancel the job at the worker API (through the outbox), then delete it and its outputs."""
+    job = get_job(session, files.root, job_id)
+    if not JobStatus(job.status).is_terminal:
+        session.add(OutboxMessage(job_id=job.id, kind="cancel", payload={"job_id": job.id}))
+    session.execute(delete(Job).where(Job.id == job.id))
+    session.commit()
+    for rel in paths_out(job.job_name).values():
+        files.storage.delete(files.key(rel))

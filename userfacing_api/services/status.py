@@ -1,0 +1,86 @@
+"""Status reports from the worker API, applied through the shared state machine.
+
+Reports arrive at least once and possibly out of order; applying them is
+idempotent and monotonic: a duplicate, late or backward report is recorded as an
+event and changes nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.jobs.states import IllegalTransition, JobStatus, transition
+from userfacing_api.db.models import Job, Notification, StatusEvent, UserPreference, utcnow
+from userfacing_api.services.errors import NotFound
+from userfacing_api.services.notifications import compose_job_email
+
+log = logging.getLogger(__name__)
+MAX_DETAILS = 64_000  # runtime_details grows with each report; keep its tail
+
+
+@dataclass(frozen=True)
+class StatusOutcome:
+    applied: bool
+    status: JobStatus
+    reason: str | None = None
+
+
+def apply_status_update(
+    session: Session, job_id: int, status: JobStatus, runtime_details: str | None
+) -> StatusOutcome:
+    """Move a job to `status` if the state machine allows it; NotFound for an unknown job."""
+    job = session.scalars(select(Job).where(Job.id == job_id).with_for_update()).first()
+    if job is None:
+        raise NotFound("job not found")
+    current = JobStatus(job.status)
+    try:
+        new = transition(current, status)
+    except IllegalTransition as exc:
+        session.add(
+            StatusEvent(
+                job_id=job_id,
+                status=status.value,
+                runtime_details=runtime_details,
+                applied=False,
+                note=exc.reason,
+            )
+        )
+        session.commit()
+        log.info("job %s: ignored status report: %s", job_id, exc)
+        return StatusOutcome(False, current, str(exc))
+
+    now = utcnow()
+    job.status = new.value
+    job.status_changed_at = now
+    if job.date_started is None and new is not JobStatus.queued:
+        job.date_started = now
+    if runtime_details:
+        text = (
+            f"{job.runtime_details}\n{runtime_details}" if job.runtime_details else runtime_details
+        )
+        job.runtime_details = text[-MAX_DETAILS:]
+    session.add(
+        StatusEvent(job_id=job_id, status=new.value, runtime_details=runtime_details, applied=True)
+    )
+    if new.is_terminal:
+        job.date_finished = job.date_finished or now
+        _record_notification_due(session, job)
+    session.commit()
+    return StatusOutcome(True, new)
+
+
+def _record_notification_due(session: Session, job: Job) -> None:
+    """One email per job, on its first terminal status, unless the user opted out."""
+    if not job.user_email:
+        return
+    pref = session.get(UserPreference, job.user_id)
+    if pref is not None and not pref.notify_email:
+        return
+    if session.scalar(select(Notification.id).where(Notification.job_id == job.id)):
+        return
+    subject, body = compose_job_email(job)
+    session.add(Notification(job_id=job.id, recipient=job.user_email, subject=subject, body=body))
