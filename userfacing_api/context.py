@@ -10,7 +10,10 @@ from sqlalchemy.orm import sessionmaker
 from shared.app_config import CatalogueFile
 from shared.auth.local import LocalTokens
 from shared.auth.tokens import TokenVerifier
+from shared.email.base import EmailSender
 from shared.storage.base import Storage
+from shared.transport.base import JobTransport
+from shared.wakeup import Wakeup
 from userfacing_api.settings import UserAPISettings
 
 
@@ -23,3 +26,7 @@ class AppContext:
     catalogue: CatalogueFile
     verifier: TokenVerifier
     local_tokens: LocalTokens | None  # set when AUTH=1
+    transport: JobTransport
+    email_sender: EmailSender | None  # None: email off
+    outbox_wakeup: Wakeup  # notified after a commit that added outbox messages
+    notify_wakeup: Wakeup  # notified after a commit that made an email due

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from shared import db
 from shared.app_config import CatalogueFile, InvalidCatalogue
+from shared.auth.cognito import CognitoVerifier
 from shared.auth.local import LocalTokens
+from shared.auth.tokens import TokenVerifier
+from shared.background import BackgroundTasks, Periodic
+from shared.email import make_email_sender
 from shared.settings import SettingsError
 from shared.storage import make_storage
+from shared.transport.base import JobTransport
+from shared.transport.http import HttpTransport
+from shared.wakeup import Wakeup
 from userfacing_api.context import AppContext
 from userfacing_api.errors import register_error_handlers
+from userfacing_api.pollers.notifier import notify_once
+from userfacing_api.pollers.outbox_relay import relay_once
 from userfacing_api.routers import accounts, files, internal, jobs, users
 from userfacing_api.settings import UserAPISettings, load_settings
 
@@ -25,14 +38,15 @@ create one with `POST /user` and get a token from `POST /token`.
 """
 
 
-def build_context(settings: UserAPISettings) -> AppContext:
-    """Open the database, storage, catalogue and token verifier the settings name."""
+def build_context(settings: UserAPISettings, transport: JobTransport | None = None) -> AppContext:
+    """Open the database, storage, catalogue, token verifier, transport and email sender."""
     try:
         catalogue = CatalogueFile(settings.application_config_file)
     except InvalidCatalogue as exc:
         raise SettingsError(str(exc)) from None
     engine = db.make_engine(settings.db_url)
     local_tokens = None
+    verifier: TokenVerifier
     if settings.auth:
         assert settings.auth_token_secret is not None
         local_tokens = LocalTokens(
@@ -43,8 +57,13 @@ def build_context(settings: UserAPISettings) -> AppContext:
         )
         verifier = local_tokens
     else:
-        raise SettingsError(
-            "Cognito authentication (AUTH=0) is not available in this build; set AUTH=1"
+        assert settings.cognito_region and settings.cognito_user_pool_id
+        assert settings.cognito_client_id
+        verifier = CognitoVerifier(
+            settings.cognito_region,
+            settings.cognito_user_pool_id,
+            settings.cognito_client_id,
+            settings.cognito_jwks_url,
         )
     return AppContext(
         settings=settings,
@@ -54,14 +73,79 @@ def build_context(settings: UserAPISettings) -> AppContext:
         catalogue=catalogue,
         verifier=verifier,
         local_tokens=local_tokens,
+        transport=transport or _make_transport(settings),
+        email_sender=make_email_sender(
+            settings.email_sender_service,
+            address=settings.email_sender_address,
+            api_key=settings.email_sender_api_key,
+            secret_key=settings.email_sender_secret_key.get_secret_value()
+            if settings.email_sender_secret_key
+            else None,
+            api_url=settings.email_sender_api_url,
+        ),
+        outbox_wakeup=Wakeup(),
+        notify_wakeup=Wakeup(),
     )
 
 
-def create_app(settings: UserAPISettings | None = None) -> FastAPI:
-    """The user API for `settings` (read from the environment when omitted)."""
+def _make_transport(settings: UserAPISettings) -> JobTransport:
+    if settings.job_transport == "memory":
+        raise SettingsError(
+            "JOB_TRANSPORT=memory needs both APIs in one process (labcloud up); use http"
+        )
+    return HttpTransport(settings.workerfacing_api_url, settings.api_key)
+
+
+def background_tasks(ctx: AppContext) -> BackgroundTasks:
+    """The user API's background loops: outbox relay and email sender."""
+    loops = [
+        Periodic(
+            "outbox-relay",
+            partial(relay_once, ctx.sessions, ctx.transport),
+            ctx.settings.outbox_relay_period,
+            ctx.outbox_wakeup,
+        ),
+    ]
+    if ctx.email_sender is not None:
+        loops.append(
+            Periodic(
+                "notifier",
+                partial(notify_once, ctx.sessions, ctx.email_sender),
+                5.0,
+                ctx.notify_wakeup,
+            )
+        )
+    return BackgroundTasks(loops)
+
+
+def create_app(
+    settings: UserAPISettings | None = None,
+    *,
+    transport: JobTransport | None = None,
+    run_background: bool = True,
+) -> FastAPI:
+    """The user API for `settings` (read from the environment when omitted).
+
+    `transport` overrides the one the settings name (the embedded platform passes
+    its in-process transport); `run_background=False` leaves the relays off (tests).
+    """
     settings = settings or load_settings()
-    ctx = build_context(settings)
+    ctx = build_context(settings, transport)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        tasks = background_tasks(ctx) if run_background else None
+        if tasks:
+            tasks.start()
+        try:
+            yield
+        finally:
+            if tasks:
+                await tasks.stop()
+            ctx.transport.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="labcloud user-facing API",
         version="0.1.0",
         description=DESCRIPTION,

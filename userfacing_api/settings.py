@@ -36,6 +36,9 @@ class UserAPISettings(BaseSettings):
     cognito_secret: SecretStr | None = None
     cognito_user_pool_id: str | None = None
     cognito_region: str | None = None
+    cognito_jwks_url: str | None = Field(
+        default=None, description="labcloud: JWKS URL override (an AWS emulator, a proxy)"
+    )
 
     # data
     filesystem: Literal["local", "s3"] = "local"
@@ -48,6 +51,12 @@ class UserAPISettings(BaseSettings):
     # the other API
     workerfacing_api_url: str = "http://127.0.0.1:8001"
     internal_api_key_secret: SecretStr | None = None
+    job_transport: Literal["http", "memory"] = Field(
+        default="http",
+        description="labcloud: how job specs reach the worker API: http (POST /_jobs) or "
+        "memory (both APIs in one process, as `labcloud up` runs them)",
+    )
+    outbox_relay_period: float = Field(default=2.0, gt=0, description="labcloud: seconds")
 
     application_config_file: str = "application_config.yaml"
 
@@ -58,6 +67,9 @@ class UserAPISettings(BaseSettings):
     email_sender_address: str | None = None
     email_sender_api_key: str | None = None
     email_sender_secret_key: SecretStr | None = None
+    email_sender_api_url: str | None = Field(
+        default=None, description="labcloud: Mailjet API URL override (tests, proxies)"
+    )
 
     frontend_url: str | None = Field(
         default=None, description="origin(s) allowed by CORS, comma-separated"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response, status
 
-from userfacing_api.dependencies import SessionDep, require_api_key
+from userfacing_api.dependencies import ContextDep, SessionDep, require_api_key
 from userfacing_api.schemas import JobStatusUpdate
 from userfacing_api.services.status import apply_status_update
 
@@ -12,11 +12,13 @@ router = APIRouter(tags=["_Internal"], dependencies=[Depends(require_api_key)])
 
 
 @router.put("/_job_status", status_code=status.HTTP_204_NO_CONTENT, responses={404: {}})
-def update_job_status(update: JobStatusUpdate, session: SessionDep) -> Response:
+def update_job_status(update: JobStatusUpdate, session: SessionDep, ctx: ContextDep) -> Response:
     """Apply a status report. 404 for an unknown job (the worker side cancels it).
     A report the state machine refuses is recorded, not applied, and flagged in the
     `X-Labcloud-Applied` header."""
     outcome = apply_status_update(session, update.job_id, update.status, update.runtime_details)
+    if outcome.applied and outcome.status.is_terminal:
+        ctx.notify_wakeup.notify()
     headers = {
         "X-Labcloud-Applied": "true" if outcome.applied else "false",
         "X-Labcloud-Status": outcome.status.value,

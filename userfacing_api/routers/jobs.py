@@ -6,7 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
 
-from userfacing_api.dependencies import CatalogueDep, CurrentUser, SessionDep, UserFilesDep
+from userfacing_api.dependencies import (
+    CatalogueDep,
+    ContextDep,
+    CurrentUser,
+    SessionDep,
+    UserFilesDep,
+)
 from userfacing_api.schemas import JobCreate, JobPublic
 from userfacing_api.services import jobs
 
@@ -47,14 +53,31 @@ def start_job(
     session: SessionDep,
     files: UserFilesDep,
     catalogue: CatalogueDep,
+    ctx: ContextDep,
 ) -> JobPublic:
     """Validate and queue a job; it is handed to the worker API in the background."""
     job = jobs.submit_job(session, catalogue, files, request, user.email)
+    ctx.outbox_wakeup.notify()
+    return jobs.to_public(job)
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    responses={404: {}},
+)
+def cancel_job(job_id: int, user: CurrentUser, session: SessionDep, ctx: ContextDep) -> JobPublic:
+    """labcloud: stop a job and keep its record; it turns `canceled` once the worker
+    side has stopped it (a job that has already ended stays as it is)."""
+    job = jobs.cancel_job(session, user.username, job_id)
+    ctx.outbox_wakeup.notify()
     return jobs.to_public(job)
 
 
 @router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses={404: {}})
-def delete_job(job_id: int, session: SessionDep, files: UserFilesDep) -> Response:
+def delete_job(job_id: int, session: SessionDep, files: UserFilesDep, ctx: ContextDep) -> Response:
     """Cancel the job if it still runs, then delete it and its outputs."""
     jobs.delete_job(session, files, job_id)
+    ctx.outbox_wakeup.notify()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

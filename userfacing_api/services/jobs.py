@@ -226,11 +226,33 @@ def get_job(session: Session, user_id: str, job_id: int) -> Job:
     return job
 
 
+def _request_cancel(session: Session, job: Job) -> None:
+    """Queue a cancel for the worker API unless the job has ended or one is pending."""
+    if JobStatus(job.status).is_terminal:
+        return
+    pending = session.scalar(
+        select(OutboxMessage.id).where(
+            OutboxMessage.job_id == job.id,
+            OutboxMessage.kind == "cancel",
+            OutboxMessage.delivered_at.is_(None),
+        )
+    )
+    if pending is None:
+        session.add(OutboxMessage(job_id=job.id, kind="cancel", payload={"job_id": job.id}))
+
+
+def cancel_job(session: Session, user_id: str, job_id: int) -> Job:
+    """Ask the worker API to stop the job; its status follows from what the worker side reports."""
+    job = get_job(session, user_id, job_id)
+    _request_cancel(session, job)
+    session.commit()
+    return job
+
+
 def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
     """Cancel the job at the worker API (through the outbox), then delete it and its outputs."""
     job = get_job(session, files.root, job_id)
-    if not JobStatus(job.status).is_terminal:
-        session.add(OutboxMessage(job_id=job.id, kind="cancel", payload={"job_id": job.id}))
+    _request_cancel(session, job)
     session.execute(delete(Job).where(Job.id == job.id))
     session.commit()
     for rel in paths_out(job.job_name).values():

@@ -48,7 +48,7 @@ def settings(db_url: str, tmp_path: Path) -> UserAPISettings:
 
 @pytest.fixture
 def client(settings: UserAPISettings) -> Iterator[TestClient]:
-    app = create_app(settings)
+    app = create_app(settings, run_background=False)
     with TestClient(app) as test_client:
         yield test_client
     app.state.ctx.engine.dispose()
