@@ -47,6 +47,37 @@ def user_api(
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, proxy_headers=True)
 
 
+@app.command("worker-api")
+def worker_api(
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
+    migrate: Annotated[bool, typer.Option(help="Apply database migrations first.")] = False,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run the worker-facing API (settings from the environment and .env)."""
+    import uvicorn
+
+    from workerfacing_api.db.session import upgrade
+    from workerfacing_api.main import create_app
+    from workerfacing_api.settings import load_settings
+
+    _logging(log_level)
+    settings = load_settings()
+    if migrate:
+        upgrade(settings.db_url)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, proxy_headers=True)
+
+
+@app.command("worker")
+def worker(log_level: LogLevel = "info") -> None:
+    """Run a worker on this machine: it polls the worker API and runs jobs
+    (settings from the environment and .env; see README)."""
+    from worker.main import run_worker
+
+    _logging(log_level)
+    raise typer.Exit(run_worker())
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     which: Annotated[str, typer.Argument(help="user, worker or all")] = "all",
@@ -61,12 +92,9 @@ def db_upgrade(
         upgrade(load_settings().db_url)
         typer.echo("user database: up to date")
     if which in ("worker", "all"):
-        try:
-            from workerfacing_api.db.session import upgrade as worker_upgrade
-            from workerfacing_api.settings import load_settings as load_worker_settings
-        except ImportError:
-            typer.echo("worker database: the worker API is not installed in this build")
-            return
+        from workerfacing_api.db.session import upgrade as worker_upgrade
+        from workerfacing_api.settings import load_settings as load_worker_settings
+
         worker_upgrade(load_worker_settings().db_url)
         typer.echo("worker database: up to date")
 

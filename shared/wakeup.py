@@ -36,14 +36,18 @@ class Wakeup:
     def notify(self) -> None:
         """Wake every current waiter, or the next one if none waits. Thread-safe, non-blocking."""
         with self._lock:
-            self._pending = True
             loop = self._loop
-        if loop is None or loop.is_closed():
-            return
+            if loop is None or loop.is_closed():
+                self._pending = True  # no loop yet: the first wait will see it
+                return
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
             loop.call_soon_threadsafe(self._wake_all)
 
     def _wake_all(self) -> None:
+        # On the loop thread, like `wait`: no race between the two.
+        if not self._waiters:
+            self._pending = True
+            return
         for fut in list(self._waiters):
             if not fut.done():
                 fut.set_result(None)
@@ -65,6 +69,4 @@ class Wakeup:
             return False
         finally:
             self._waiters.discard(fut)
-        with self._lock:
-            self._pending = False
         return True

@@ -11,9 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from shared import db
 from shared.app_config import CatalogueFile, InvalidCatalogue
-from shared.auth.cognito import CognitoVerifier
-from shared.auth.local import LocalTokens
-from shared.auth.tokens import TokenVerifier
+from shared.auth import make_local_tokens, make_verifier
 from shared.background import BackgroundTasks, Periodic
 from shared.email import make_email_sender
 from shared.settings import SettingsError
@@ -45,26 +43,10 @@ def build_context(settings: UserAPISettings, transport: JobTransport | None = No
     except InvalidCatalogue as exc:
         raise SettingsError(str(exc)) from None
     engine = db.make_engine(settings.db_url)
-    local_tokens = None
-    verifier: TokenVerifier
-    if settings.auth:
-        assert settings.auth_token_secret is not None
-        local_tokens = LocalTokens(
-            settings.auth_token_secret.get_secret_value(),
-            issuer=settings.auth_token_issuer,
-            audience=settings.auth_token_audience,
-            lifetime_s=settings.auth_token_lifetime,
-        )
-        verifier = local_tokens
-    else:
-        assert settings.cognito_region and settings.cognito_user_pool_id
-        assert settings.cognito_client_id
-        verifier = CognitoVerifier(
-            settings.cognito_region,
-            settings.cognito_user_pool_id,
-            settings.cognito_client_id,
-            settings.cognito_jwks_url,
-        )
+    local_tokens = (
+        make_local_tokens(settings, settings.auth_token_lifetime) if settings.auth else None
+    )
+    verifier = local_tokens or make_verifier(settings)
     return AppContext(
         settings=settings,
         engine=engine,

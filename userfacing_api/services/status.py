@@ -10,11 +10,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shared.jobs.states import IllegalTransition, JobStatus, transition
-from userfacing_api.db.models import Job, Notification, StatusEvent, UserPreference, utcnow
+from shared.jobs.states import IllegalTransition, JobStatus, requeue, transition
+from userfacing_api.db.models import (
+    Job,
+    Notification,
+    OutboxMessage,
+    StatusEvent,
+    UserPreference,
+    utcnow,
+)
 from userfacing_api.services.errors import NotFound
 from userfacing_api.services.notifications import compose_job_email
 
@@ -37,8 +44,11 @@ def apply_status_update(
     if job is None:
         raise NotFound("job not found")
     current = JobStatus(job.status)
+    if status is JobStatus.queued and current is JobStatus.queued:
+        return _confirm_queued(session, job_id, runtime_details)
     try:
-        new = transition(current, status)
+        # `queued` on a live job is the worker API's lease sweeper giving it another try.
+        new = requeue(current) if status is JobStatus.queued else transition(current, status)
     except IllegalTransition as exc:
         session.add(
             StatusEvent(
@@ -71,6 +81,30 @@ def apply_status_update(
         _record_notification_due(session, job)
     session.commit()
     return StatusOutcome(True, new)
+
+
+def _confirm_queued(session: Session, job_id: int, details: str | None) -> StatusOutcome:
+    """The worker API has the job: its submit message needs no further delivery."""
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.job_id == job_id,
+            OutboxMessage.kind == "submit",
+            OutboxMessage.delivered_at.is_(None),
+        )
+        .values(delivered_at=utcnow())
+    )
+    session.add(
+        StatusEvent(
+            job_id=job_id,
+            status=JobStatus.queued.value,
+            runtime_details=details,
+            applied=True,
+            note="queued at the worker API",
+        )
+    )
+    session.commit()
+    return StatusOutcome(True, JobStatus.queued)
 
 
 def _record_notification_due(session: Session, job: Job) -> None:

@@ -2,7 +2,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.integration.userfacing_api.conftest import API_KEY
-from userfacing_api.db.models import Notification, StatusEvent
+from userfacing_api.db.models import Notification, OutboxMessage, StatusEvent
 
 KEY = {"x-api-key": API_KEY}
 NO_INPUTS = {"files_down": {}, "env_vars": None}
@@ -54,7 +54,7 @@ def test_backward_duplicate_and_post_terminal_reports_change_nothing(
     job_id = new_job(client, alice)
     report(client, job_id, "running", "started")
     started = client.get(f"/jobs/{job_id}", headers=alice).json()["date_started"]
-    for status in ("pulled", "running", "queued"):
+    for status in ("pulled", "running"):
         response = report(client, job_id, status)
         assert response.status_code == 204 and response.headers["x-labcloud-applied"] == "false"
     assert client.get(f"/jobs/{job_id}", headers=alice).json()["status"] == "running"
@@ -72,7 +72,6 @@ def test_backward_duplicate_and_post_terminal_reports_change_nothing(
         ("running", True),
         ("pulled", False),
         ("running", False),
-        ("queued", False),
         ("error", True),
         ("finished", False),
     ]
@@ -106,3 +105,23 @@ def test_invalid_status_value_is_422(client: TestClient, alice: dict) -> None:
     response = report(client, job_id, "exploded")
     assert response.status_code == 422
     assert client.get(f"/jobs/{job_id}", headers=alice).json()["status"] == "queued"
+
+
+def test_queued_confirms_then_requeues(client: TestClient, alice: dict) -> None:
+    job_id = new_job(client, alice)
+    with client.app.state.ctx.sessions() as session:  # type: ignore[attr-defined]
+        [submit] = session.scalars(select(OutboxMessage)).all()
+        assert submit.delivered_at is None
+    # the worker API's "queued" confirms the submission
+    assert report(client, job_id, "queued").headers["x-labcloud-applied"] == "true"
+    with client.app.state.ctx.sessions() as session:  # type: ignore[attr-defined]
+        assert session.scalars(select(OutboxMessage)).one().delivered_at is not None
+    report(client, job_id, "running")
+    # a lease that expired: the job is queued again for another worker
+    response = report(client, job_id, "queued", "lease expired on worker w1, requeued")
+    assert response.headers["x-labcloud-applied"] == "true"
+    job = client.get(f"/jobs/{job_id}", headers=alice).json()
+    assert job["status"] == "queued" and job["date_started"] is not None
+    assert "lease expired" in job["runtime_details"]
+    report(client, job_id, "error")
+    assert report(client, job_id, "queued").headers["x-labcloud-applied"] == "false"

@@ -1,0 +1,87 @@
+"""Internal endpoints (x-api-key), the inbox's idempotency and the public basics."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.transport.base import TransportMessage
+from tests.integration.workerfacing_api.conftest import API_KEY, WorkerAPI, job_payload
+
+INTERNAL_CALLS = [
+    ("POST", "/_jobs"),
+    ("POST", "/_jobs/1/cancel"),
+    ("GET", "/_jobs/1"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), INTERNAL_CALLS)
+@pytest.mark.parametrize("key", [None, "", "wrong-key-0123456789", API_KEY + "x", API_KEY[:-1]])
+def test_internal_endpoints_need_the_api_key(api: WorkerAPI, method: str, path: str,
+                                             key: str | None) -> None:
+    headers = {} if key is None else {"x-api-key": key}
+    response = api.client.request(method, path, headers=headers, json=job_payload(1))
+    assert response.status_code == 401
+    assert api.outbox() == []
+
+
+def test_submit_echoes_the_job(api: WorkerAPI) -> None:
+    payload = job_payload(5, priority=2, group="g")
+    response = api.client.post("/_jobs", json=payload, headers={"x-api-key": API_KEY})
+    assert response.status_code == 201
+    assert response.json() == payload
+    state = api.describe(5)
+    assert state == {"job_id": 5, "status": "queued", "attempt": 0, "worker_id": None,
+                     "terminal_reason": None}
+
+
+def test_submitting_twice_makes_one_job(api: WorkerAPI) -> None:
+    api.submit(1, priority=1)
+    api.submit(1, priority=4)  # a redelivery; even a changed one changes nothing
+    assert api.outbox() == [(1, "queued", None)]
+    row = api.row(1)
+    assert (row.priority, row.spec["priority"]) == (1, 1)
+    assert len(api.pull(api.headers(), limit=10)) == 1
+
+
+def test_a_redelivered_submit_does_not_reset_a_running_job(api: WorkerAPI) -> None:
+    api.submit(1)
+    worker = api.headers()
+    api.pull(worker)
+    api.put_status(1, "running", worker)
+    api.submit(1)
+    assert api.row(1).status == "running"
+
+
+def test_cancel_before_submit_leaves_a_tombstone(api: WorkerAPI) -> None:
+    assert api.cancel(77).status_code == 204
+    api.submit(77)  # the submit arrives late
+    assert api.pull(api.headers()) == {}
+    state = api.describe(77)
+    assert state["status"] == "canceled"
+    assert state["terminal_reason"].startswith("cancelled by the user")
+    assert api.outbox(77) == []
+
+
+def test_describe_unknown_job_is_404(api: WorkerAPI) -> None:
+    assert api.client.get("/_jobs/12345", headers={"x-api-key": API_KEY}).status_code == 404
+
+
+def test_handle_message_is_the_same_consumer(api: WorkerAPI) -> None:
+    api.ctx.handle_message(TransportMessage("submit", 3, job_payload(3)))
+    api.ctx.handle_message(TransportMessage("submit", 3, job_payload(3)))
+    assert api.outbox() == [(3, "queued", None)]
+    api.ctx.handle_message(TransportMessage("cancel", 3))
+    assert api.describe(3)["status"] == "canceled"
+
+
+def test_handle_message_refuses_a_mismatched_spec(api: WorkerAPI) -> None:
+    with pytest.raises(ValueError, match="carries the spec of job 4"):
+        api.ctx.handle_message(TransportMessage("submit", 3, job_payload(4)))
+    assert api.outbox() == []
+
+
+def test_root_and_access_info(api: WorkerAPI) -> None:
+    assert "message" in api.client.get("/").json()
+    info = api.client.get("/access_info").json()
+    assert set(info["cognito"]) == {"user_pool_id", "client_id", "region"}
+    assert info["local"]["token_url"] == "http://127.0.0.1:8000/token"

@@ -1,0 +1,204 @@
+"""The status relay against a small real HTTP server on loopback standing in for the
+user API's `PUT /_job_status`: content, per-job order, backoff, and "deleted there"."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import JSONResponse, Response
+
+from tests.integration.workerfacing_api.conftest import API_KEY, MakeAPI, WorkerAPI
+from workerfacing_api.db.models import utcnow
+from workerfacing_api.pollers import relay
+
+
+@dataclass
+class StubUserAPI:
+    """Records every status call; fails the first `fail_next` calls with 500 and answers
+    404 ("job not found") for the jobs in `deleted`."""
+
+    url: str = ""
+    calls: list[dict[str, Any]] = field(default_factory=list)  # every attempt
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    fail_next: int = 0
+    deleted: set[int] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.accepted.clear()
+            self.fail_next = 0
+            self.deleted.clear()
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.put("/_job_status")
+        async def job_status(request: Request,
+                             x_api_key: str | None = Header(default=None)) -> Response:
+            body = await request.json()
+            with self.lock:
+                self.calls.append(body)
+                if x_api_key != API_KEY:
+                    return JSONResponse({"detail": "unauthorized"}, status_code=401)
+                if self.fail_next > 0:
+                    self.fail_next -= 1
+                    return JSONResponse({"detail": "down for a moment"}, status_code=500)
+                if body["job_id"] in self.deleted:
+                    return JSONResponse({"detail": "job not found"}, status_code=404)
+                self.accepted.append(body)
+            return Response(status_code=204)
+
+        return app
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def stub_server() -> Iterator[StubUserAPI]:
+    stub = StubUserAPI()
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(stub.app(), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "stub user API did not start"
+        time.sleep(0.02)
+    stub.url = f"http://127.0.0.1:{port}"
+    yield stub
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def stub(stub_server: StubUserAPI) -> StubUserAPI:
+    stub_server.reset()
+    return stub_server
+
+
+@pytest.fixture
+def client(stub: StubUserAPI) -> Iterator[httpx.Client]:
+    with relay.make_client(stub.url, API_KEY) as http:
+        yield http
+
+
+def in_seconds(seconds: float) -> dt.datetime:
+    return utcnow() + dt.timedelta(seconds=seconds)
+
+
+def run_job(api: WorkerAPI, job_id: int, *statuses: str) -> None:
+    worker = api.headers("a")
+    api.submit(job_id)
+    assert job_id in api.pull(worker)
+    for status in statuses:
+        assert api.put_status(job_id, status, worker, details=f"{status}!").status_code == 204
+
+
+def test_events_are_delivered_in_order_with_their_details(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    run_job(api, 1, "preprocessing", "running", "finished")
+    report = relay.run_once(api.ctx.sessions, client)
+    assert report.delivered == 5
+    assert stub.accepted == [
+        {"job_id": 1, "status": "queued", "runtime_details": None},
+        {"job_id": 1, "status": "pulled", "runtime_details": "pulled by worker a (attempt 1)"},
+        {"job_id": 1, "status": "preprocessing", "runtime_details": "preprocessing!"},
+        {"job_id": 1, "status": "running", "runtime_details": "running!"},
+        {"job_id": 1, "status": "finished", "runtime_details": "finished!"},
+    ]
+    assert relay.run_once(api.ctx.sessions, client).delivered == 0  # nothing twice
+    assert len(stub.calls) == 5
+
+
+def test_a_failing_event_holds_back_the_later_ones_of_its_job(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    run_job(api, 1, "running")
+    stub.fail_next = 2
+    first = relay.run_once(api.ctx.sessions, client)
+    assert (first.delivered, first.failed) == (0, 1)
+    assert [c["status"] for c in stub.calls] == ["queued"]  # pulled was not tried
+    # Backing off: an immediate round does not call at all.
+    assert relay.run_once(api.ctx.sessions, client) == relay.RelayReport()
+    assert len(stub.calls) == 1
+    second = relay.run_once(api.ctx.sessions, client, now=in_seconds(1.5))
+    assert (second.delivered, second.failed) == (0, 1)
+    # The second failure doubled the delay: 1.5 s later is still too early.
+    assert relay.run_once(api.ctx.sessions, client, now=in_seconds(3)) == relay.RelayReport()
+    third = relay.run_once(api.ctx.sessions, client, now=in_seconds(10))
+    assert third.delivered == 3
+    assert [c["status"] for c in stub.calls] == ["queued", "queued", "queued", "pulled",
+                                                 "running"]
+    assert [a["status"] for a in stub.accepted] == ["queued", "pulled", "running"]
+
+
+def test_jobs_are_independent(api: WorkerAPI, stub: StubUserAPI, client: httpx.Client) -> None:
+    api.submit(1)
+    api.submit(2)
+    stub.fail_next = 1  # job 1's first event fails
+    report = relay.run_once(api.ctx.sessions, client)
+    assert (report.failed, report.delivered) == (1, 1)
+    assert stub.accepted == [{"job_id": 2, "status": "queued", "runtime_details": None}]
+
+
+def test_job_deleted_at_the_user_api_is_cancelled_here(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    run_job(api, 5, "running")
+    stub.deleted.add(5)
+    report = relay.run_once(api.ctx.sessions, client)
+    assert report.gone == 3
+    state = api.describe(5)
+    assert (state["status"], state["terminal_reason"]) == ("canceled", "deleted by the user")
+    assert api.put_status(5, "running", api.headers("a")).status_code == 404
+    # Delivered (nothing left to send), and no cancel event is sent to a job that is gone.
+    assert relay.run_once(api.ctx.sessions, client) == relay.RelayReport()
+    assert len(stub.calls) == 3
+
+
+def test_a_404_from_a_wrong_url_is_a_failure_not_a_deletion(
+    api: WorkerAPI, stub: StubUserAPI
+) -> None:
+    run_job(api, 1)
+    with relay.make_client(stub.url + "/not-the-user-api", API_KEY) as wrong:
+        report = relay.run_once(api.ctx.sessions, wrong)
+    assert (report.failed, report.gone) == (1, 0)
+    assert api.describe(1)["status"] == "pulled"
+
+
+def test_an_unreachable_user_api_is_retried(api: WorkerAPI, stub: StubUserAPI) -> None:
+    api.submit(1)
+    with relay.make_client(f"http://127.0.0.1:{_free_port()}", API_KEY) as nowhere:
+        assert relay.run_once(api.ctx.sessions, nowhere).failed == 1
+    with relay.make_client(stub.url, API_KEY) as http:
+        assert relay.run_once(api.ctx.sessions, http, now=in_seconds(2)).delivered == 1
+
+
+def test_the_background_relay_delivers_within_moments(make_api: MakeAPI,
+                                                      stub: StubUserAPI) -> None:
+    # A relay period of a minute: only the after-commit wakeup can make this quick.
+    api = make_api(run_background=True, userfacing_api_url=stub.url, status_relay_period=60)
+    time.sleep(0.2)  # let the first (empty) round pass
+    api.submit(1)
+    deadline = time.monotonic() + 3
+    while not stub.accepted and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stub.accepted == [{"job_id": 1, "status": "queued", "runtime_details": None}]

@@ -1,0 +1,113 @@
+"""The worker API's tables: the job queue, the attempts (leases) and the status outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC, as the user API (and DECODE) store dates."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class QueuedJob(Base):
+    """One job as the worker side knows it, from submission to its terminal status.
+
+    The hardware requirements are copied out of the spec into columns so the
+    claim can match them in SQL; NULL means "anything will do".
+    """
+
+    __tablename__ = "queued_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # The user-side job id: the idempotency key of submissions and the id workers use.
+    job_id: Mapped[int] = mapped_column(Integer, unique=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # the SubmittedJob; {} for a tombstone
+    environment: Mapped[str] = mapped_column(String(8))  # cloud | local | any
+    group: Mapped[str | None] = mapped_column(String(128))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    paths_upload: Mapped[dict[str, str]] = mapped_column(JSON)
+    cpu_cores: Mapped[int | None] = mapped_column(Integer)
+    memory: Mapped[int | None] = mapped_column(Integer)
+    gpu_mem: Mapped[int | None] = mapped_column(Integer)
+    gpu_model: Mapped[str | None] = mapped_column(String(255))
+    gpu_archi: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)  # number of the current attempt
+    worker_id: Mapped[str | None] = mapped_column(String(400))  # the current holder
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    tried_workers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    terminal_reason: Mapped[str | None] = mapped_column(Text)
+
+
+# The claim filters on status and environment and sorts by priority then age.
+Index(
+    "ix_queued_jobs_claim",
+    QueuedJob.status,
+    QueuedJob.environment,
+    QueuedJob.priority.desc(),
+    QueuedJob.created_at,
+)
+# The sweeper looks for leased jobs whose lease has run out.
+Index("ix_queued_jobs_lease", QueuedJob.status, QueuedJob.lease_expires_at)
+# File access checks look up the jobs a worker holds.
+Index("ix_queued_jobs_worker", QueuedJob.worker_id, QueuedJob.status)
+
+
+class Attempt(Base):
+    """One lease of a job by a worker: the fence for every status change."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (UniqueConstraint("queued_job_id", "number", name="uq_attempts_job_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    queued_job_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("queued_jobs.id", ondelete="CASCADE")
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    worker_id: Mapped[str] = mapped_column(String(400))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    lease_expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # finished | error | canceled | expired
+    outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+class StatusOutbox(Base):
+    """A status change to report to the user API, written in the same transaction as the
+    change and relayed in order per job until acknowledged."""
+
+    __tablename__ = "status_outbox"
+    __table_args__ = (Index("ix_status_outbox_pending", "delivered_at", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(Integer)  # the user-side job id
+    status: Mapped[str] = mapped_column(String(32))
+    runtime_details: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+__all__ = ["Base", "QueuedJob", "Attempt", "StatusOutbox", "utcnow"]

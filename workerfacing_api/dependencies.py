@@ -1,0 +1,100 @@
+"""FastAPI dependencies as `Annotated` aliases, so routes read like declarations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from shared.auth.api_key import api_key_matches
+from shared.auth.tokens import InvalidToken, Principal
+from shared.jobs.specs import Environment
+from workerfacing_api.context import AppContext
+
+WORKERS_GROUP = "workers"
+CLOUD_GROUP = "cloud"
+_WORKER_ID = re.compile(r"^[A-Za-z0-9._:@+\-]{1,128}$")
+
+
+def get_context(request: Request) -> AppContext:
+    return request.app.state.ctx
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def get_session(ctx: ContextDep) -> Iterator[Session]:
+    """A session for reading; writes go through `write_session` in the route."""
+    with ctx.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def bearer_token(request: Request) -> str:
+    """The token from `Authorization: Bearer …`."""
+    scheme, _, token = (request.headers.get("authorization") or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return token.strip()
+
+
+def get_principal(ctx: ContextDep, token: Annotated[str, Depends(bearer_token)]) -> Principal:
+    try:
+        return ctx.verifier.verify(token)
+    except InvalidToken as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid token: {exc}",
+                            headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+@dataclass(frozen=True)
+class Worker:
+    """The calling worker: who holds leases (`id`) and where it runs."""
+
+    id: str
+    username: str
+    environment: Environment
+
+
+def get_worker(
+    principal: PrincipalDep,
+    x_worker_id: Annotated[str | None, Header(description="labcloud: one id per worker "
+                                                           "process, to tell apart processes "
+                                                           "sharing an account")] = None,
+) -> Worker:
+    """A caller in the `workers` group.
+
+    Its identity is the username, or `username/X-Worker-Id` when the header is
+    sent. Not per token: DECODE's worker logs in again mid-job and would lose
+    its own lease if a new token meant a new worker.
+    """
+    if not principal.in_group(WORKERS_GROUP):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not a member of the 'workers' group")
+    worker_id = principal.username
+    if x_worker_id is not None:
+        if not _WORKER_ID.fullmatch(x_worker_id):
+            raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                                "X-Worker-Id: 1 to 128 letters, digits or ._:@+-")
+        worker_id = f"{principal.username}/{x_worker_id}"
+    environment = Environment.cloud if principal.in_group(CLOUD_GROUP) else Environment.local
+    return Worker(id=worker_id, username=principal.username, environment=environment)
+
+
+WorkerDep = Annotated[Worker, Depends(get_worker)]
+
+
+def require_api_key(
+    ctx: ContextDep, x_api_key: Annotated[str | None, Header()] = None
+) -> None:
+    """Internal endpoints: the key the two APIs share, compared in constant time."""
+    if not api_key_matches(x_api_key, ctx.settings.api_key):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unauthorized")

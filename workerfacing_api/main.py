@@ -1,0 +1,134 @@
+"""The worker-facing API's composition root: `create_app(settings)`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI
+
+from shared import db
+from shared.auth import make_verifier
+from shared.settings import SettingsError
+from shared.storage import make_storage
+from shared.wakeup import Wakeup
+from workerfacing_api.context import AppContext, watch_commits
+from workerfacing_api.errors import register_error_handlers
+from workerfacing_api.pollers import relay, sweeper
+from workerfacing_api.routers import access, files, internal, jobs
+from workerfacing_api.services import inbox
+from workerfacing_api.settings import WorkerAPISettings, load_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+The worker-facing API of **labcloud**: workers lease jobs that match their hardware,
+report status (which is also the heartbeat that keeps the lease), download the inputs
+of the jobs they hold and upload their outputs. It speaks DECODE OpenCloud's worker
+API, so DECODE's JobFetcher works against it.
+
+Authenticate with `Authorization: Bearer <ID token>` of an account in the `workers`
+group (tokens come from the user API's `POST /token` with local accounts).
+"""
+
+
+def build_context(settings: WorkerAPISettings) -> AppContext:
+    """Open the database, storage and token verifier the settings name."""
+    verifier = make_verifier(settings)
+    try:
+        storage = make_storage(settings.filesystem, settings.user_data_root_path)
+    except ValueError as exc:
+        raise SettingsError(f"FILESYSTEM: {exc}") from None
+    engine = db.make_engine(settings.db_url)
+    sessions = db.make_sessionmaker(engine)
+    relay_wakeup, work_wakeup = Wakeup(), Wakeup()
+    watch_commits(sessions, relay_wakeup, work_wakeup)
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        storage=storage,
+        verifier=verifier,
+        handle_message=functools.partial(inbox.handle_message, sessions),
+        relay_wakeup=relay_wakeup,
+        work_wakeup=work_wakeup,
+    )
+
+
+async def _forever(name: str, one_round: Callable[[], object],
+                   pause: Callable[[], Awaitable[object]]) -> None:
+    """Run `one_round` in a thread, then `pause`, until cancelled; a failing round is
+    logged and the loop goes on."""
+    while True:
+        try:
+            await asyncio.to_thread(one_round)
+        except Exception:
+            log.exception("%s: round failed", name)
+        await pause()
+
+
+def _background_tasks(ctx: AppContext) -> tuple[list[asyncio.Task[None]], Callable[[], None]]:
+    s = ctx.settings
+    client = relay.make_client(s.userfacing_api_url, s.api_key)
+    tasks = [
+        asyncio.create_task(_forever(
+            "lease sweeper",
+            functools.partial(sweeper.run_once, ctx.sessions, max_retries=s.max_retries),
+            functools.partial(asyncio.sleep, s.sweeper_period),
+        )),
+        asyncio.create_task(_forever(
+            "status relay",
+            functools.partial(relay.run_once, ctx.sessions, client),
+            functools.partial(ctx.relay_wakeup.wait, s.status_relay_period),
+        )),
+    ]
+    return tasks, client.close
+
+
+def create_app(settings: WorkerAPISettings | None = None, *,
+               run_background: bool = True) -> FastAPI:
+    """The worker API for `settings` (read from the environment when omitted).
+
+    With `run_background`, the lease sweeper and the status relay run as asyncio
+    tasks while the app is up (its lifespan); without, call their `run_once`
+    yourself (tests, or Celery beat in a scaled deployment).
+    """
+    settings = settings or load_settings()
+    ctx = build_context(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        ctx.relay_wakeup.bind(loop)
+        ctx.work_wakeup.bind(loop)
+        tasks, close = _background_tasks(ctx) if run_background else ([], lambda: None)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            close()
+
+    app = FastAPI(
+        title="labcloud worker-facing API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "Jobs", "description": "Lease jobs, report status and heartbeat."},
+            {"name": "Files", "description": "Inputs and outputs of the jobs you hold."},
+            {"name": "Access", "description": "How to log in."},
+            {"name": "_Internal", "description": "For the user API (x-api-key)."},
+        ],
+    )
+    app.state.ctx = ctx
+    register_error_handlers(app)
+    app.include_router(access.router)
+    app.include_router(jobs.router)
+    app.include_router(files.router)
+    app.include_router(internal.router)
+    return app

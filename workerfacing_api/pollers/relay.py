@@ -1,0 +1,141 @@
+"""The status relay: delivers the status outbox to the user API's `PUT /_job_status`.
+
+Per job, events go out strictly in order: event n+1 is sent only after event n
+was acknowledged, and a failed event blocks its job's later ones until a retry
+succeeds (with exponential backoff per row). Jobs are independent of each other.
+
+Several relays (API replicas) may run at once: before sending an event a relay
+claims it with a guarded UPDATE of its `next_attempt_at`, so each attempt is
+made by one relay. Delivery is still at-least-once (a relay may die after the
+user API applied an event and before recording it); the user API is idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, cast
+
+import httpx
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import sessionmaker
+
+from shared.auth.api_key import HEADER
+from workerfacing_api.db.models import StatusOutbox, utcnow
+from workerfacing_api.db.session import write_session
+from workerfacing_api.services.inbox import DELETED_BY_USER, cancel_job
+
+log = logging.getLogger(__name__)
+
+STATUS_PATH = "/_job_status"
+BACKOFF_BASE_S = 1.0
+BACKOFF_MAX_S = 300.0
+CLAIM_S = 60.0  # longer than any delivery attempt (HTTP timeout below)
+HTTP_TIMEOUT_S = 10.0
+# FastAPI's answer for a path it does not serve: a wrong USERFACING_API_URL must
+# not read as "every job was deleted" (which would cancel them all).
+_NO_SUCH_ROUTE = "Not Found"
+
+
+class Delivery(StrEnum):
+    delivered = "delivered"
+    gone = "gone"  # 404 for the job: deleted at the user API
+    failed = "failed"
+
+
+@dataclass
+class RelayReport:
+    delivered: int = 0
+    gone: int = 0
+    failed: int = 0
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Delay before retry number `attempts` (1, 2, 4, … seconds, at most 5 minutes)."""
+    return min(BACKOFF_BASE_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S)
+
+
+def make_client(base_url: str, api_key: str) -> httpx.Client:
+    """The HTTP client the relay uses to reach the user API."""
+    return httpx.Client(base_url=base_url.rstrip("/"), headers={HEADER: api_key},
+                        timeout=HTTP_TIMEOUT_S)
+
+
+def run_once(sessions: sessionmaker, client: httpx.Client, *, batch: int = 500,
+             now: dt.datetime | None = None) -> RelayReport:
+    """One round: try to deliver the pending events that are due at `now`."""
+    now = now or utcnow()
+    report = RelayReport()
+    with sessions() as session:
+        pending = session.scalars(
+            select(StatusOutbox).where(StatusOutbox.delivered_at.is_(None))
+            .order_by(StatusOutbox.id).limit(batch)
+        ).all()
+    by_job: dict[int, list[StatusOutbox]] = {}
+    for event in pending:  # ordered by id, so each job's list is in order too
+        by_job.setdefault(event.job_id, []).append(event)
+    for events in by_job.values():
+        for event in events:
+            if event.next_attempt_at > now or not _claim(sessions, event, now):
+                break  # backing off, or another relay has it: later events wait
+            outcome, error = _deliver(client, event)
+            _record(sessions, event, outcome, error, now)
+            setattr(report, outcome.value, getattr(report, outcome.value) + 1)
+            if outcome is Delivery.failed:
+                log.warning("status relay: job %s event %s: %s", event.job_id, event.id, error)
+                break
+    return report
+
+
+def _claim(sessions: sessionmaker, event: StatusOutbox, now: dt.datetime) -> bool:
+    with write_session(sessions) as session:
+        result = session.execute(
+            update(StatusOutbox)
+            .where(StatusOutbox.id == event.id, StatusOutbox.delivered_at.is_(None),
+                   StatusOutbox.next_attempt_at == event.next_attempt_at)
+            .values(next_attempt_at=now + dt.timedelta(seconds=CLAIM_S))
+            .execution_options(synchronize_session=False)
+        )
+    return cast(CursorResult[Any], result).rowcount == 1
+
+
+def _deliver(client: httpx.Client, event: StatusOutbox) -> tuple[Delivery, str | None]:
+    body = {"job_id": event.job_id, "status": event.status,
+            "runtime_details": event.runtime_details}
+    try:
+        response = client.put(STATUS_PATH, json=body)
+    except httpx.HTTPError as exc:
+        return Delivery.failed, f"user API unreachable: {exc!r}"
+    if response.is_success:
+        return Delivery.delivered, None
+    if response.status_code == 404 and _detail(response) not in (None, _NO_SUCH_ROUTE):
+        return Delivery.gone, f"user API: {_detail(response)}"
+    return Delivery.failed, f"user API answered {response.status_code}: {response.text[:300]}"
+
+
+def _detail(response: httpx.Response) -> str | None:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return None
+    return detail if isinstance(detail, str) else None
+
+
+def _record(sessions: sessionmaker, event: StatusOutbox, outcome: Delivery, error: str | None,
+            now: dt.datetime) -> None:
+    attempts = event.attempts + 1
+    with write_session(sessions) as session:
+        if outcome is Delivery.failed:
+            values: dict[str, object] = {
+                "attempts": attempts, "last_error": (error or "")[:2000],
+                "next_attempt_at": now + dt.timedelta(seconds=backoff_seconds(attempts)),
+            }
+        else:
+            values = {"attempts": attempts, "delivered_at": now, "last_error": error}
+        session.execute(update(StatusOutbox).where(StatusOutbox.id == event.id).values(**values)
+                        .execution_options(synchronize_session=False))
+        if outcome is Delivery.gone:
+            # The user deleted the job: stop it here too, if it still runs.
+            cancel_job(session, event.job_id, DELETED_BY_USER, now, report=False)

@@ -1,0 +1,96 @@
+"""`/jobs`: workers lease jobs, report their status and heartbeat (DECODE's routes).
+
+The `{job_id}` of every route here is the key under which `GET /jobs` handed the
+job out. DECODE's worker uses that key, unread, for all its later calls;
+labcloud makes it the user-side job id (`meta.job_id`), so one number names a
+job everywhere (user API, worker API, logs).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from fastapi import status as http
+from starlette.concurrency import run_in_threadpool
+
+from shared.jobs.specs import JobSpecs
+from shared.jobs.states import JobStatus
+from workerfacing_api.context import AppContext
+from workerfacing_api.db.models import utcnow
+from workerfacing_api.db.session import write_session
+from workerfacing_api.dependencies import ContextDep, SessionDep, WorkerDep
+from workerfacing_api.services import leases, queue
+
+router = APIRouter(tags=["Jobs"])
+
+MAX_LIMIT = 100
+RECHECK_S = 1.0  # a long poll looks again at least this often, wakeup or not
+
+
+def _claim(ctx: AppContext, offer: queue.WorkerOffer, limit: int) -> dict[int, dict[str, Any]]:
+    with write_session(ctx.sessions) as session:
+        jobs = queue.claim(session, offer, limit, ctx.settings.lease_timeout, utcnow())
+        return {job.job_id: job.spec["job"] for job in jobs}
+
+
+@router.get("/jobs", response_model=dict[int, JobSpecs])
+async def pull_jobs(
+    ctx: ContextDep,
+    worker: WorkerDep,
+    memory: Annotated[int, Query(ge=0, description="MB")],
+    cpu_cores: Annotated[int, Query(ge=0)] = 1,
+    gpu_mem: Annotated[int | None, Query(ge=0, description="MB")] = None,
+    gpu_memory: Annotated[int | None, Query(ge=0, description="DECODE's worker's "
+                                                               "spelling of gpu_mem")] = None,
+    gpu_model: str | None = None,
+    gpu_archi: str | None = None,
+    groups: Annotated[list[str] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1,
+    older_than: Annotated[float, Query(ge=0, description="seconds a job of environment "
+                                                         "'any' must have waited")] = 0,
+    wait: Annotated[float, Query(ge=0, description="labcloud: seconds to wait for work "
+                                                   "(long poll), capped by the server")] = 0,
+) -> dict[int, dict[str, Any]]:
+    """Lease up to `limit` jobs this worker can run: `{job_id: JobSpecs}`, possibly empty.
+
+    Async only to wait without holding a thread: each claim runs in the thread pool.
+    """
+    offer = queue.WorkerOffer(
+        worker_id=worker.id, environment=worker.environment, memory=memory,
+        cpu_cores=cpu_cores, gpu_mem=gpu_mem if gpu_mem is not None else (gpu_memory or 0),
+        gpu_model=gpu_model, gpu_archi=gpu_archi, groups=tuple(groups or ()),
+        older_than=older_than,
+    )
+    deadline = time.monotonic() + min(wait, ctx.settings.long_poll_cap)
+    while True:
+        jobs = await run_in_threadpool(_claim, ctx, offer, limit)
+        remaining = deadline - time.monotonic()
+        if jobs or remaining <= 0:
+            return jobs
+        await ctx.work_wakeup.wait(min(remaining, RECHECK_S))
+
+
+@router.get("/jobs/{job_id}/status", response_model=JobStatus, responses={404: {}})
+def get_job_status(job_id: int, _worker: WorkerDep, session: SessionDep) -> JobStatus:
+    """The job's current status."""
+    return JobStatus(leases.get_job(session, job_id).status)
+
+
+@router.put("/jobs/{job_id}/status", status_code=http.HTTP_204_NO_CONTENT,
+            responses={404: {"description": "not (any longer) yours: stop the job"},
+                       409: {"description": "the state machine refuses this move"}})
+def put_job_status(
+    job_id: int,
+    ctx: ContextDep,
+    worker: WorkerDep,
+    status: JobStatus,
+    runtime_details: str | None = None,
+) -> Response:
+    """Report the job's status; the same status again is a heartbeat. Either extends the
+    lease. 404 means the job was cancelled, deleted or given to another worker."""
+    with write_session(ctx.sessions) as session:
+        leases.update_status(session, job_id, worker.id, status, runtime_details,
+                             lease_timeout=ctx.settings.lease_timeout, now=utcnow())
+    return Response(status_code=http.HTTP_204_NO_CONTENT)

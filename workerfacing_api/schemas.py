@@ -1,0 +1,35 @@
+"""Request and response shapes of the worker API (DECODE OpenCloud's, plus additions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from shared.jobs.states import JobStatus
+
+
+class FileHTTPRequest(BaseModel):
+    """How to do the transfer yourself: method, URL, headers and form fields."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class UploadedFile(BaseModel):
+    """labcloud: where an upload landed and how big it is."""
+
+    uri: str
+    size: int
+
+
+class QueuedJobState(BaseModel):
+    """`GET /_jobs/{job_id}`: the worker side's view of a job, for reconciliation."""
+
+    job_id: int
+    status: JobStatus
+    attempt: int
+    worker_id: str | None
+    terminal_reason: str | None

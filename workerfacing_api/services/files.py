@@ -1,0 +1,98 @@
+"""File access for workers, scoped to the jobs they hold.
+
+A worker may read only the inputs (`files_down`) of a job it currently holds,
+and write only below that job's upload folders (`paths_upload`). Everything
+else is refused before storage is touched.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.jobs.specs import OutputKind
+from shared.storage.base import Storage
+from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
+from workerfacing_api.db.models import QueuedJob
+from workerfacing_api.services.errors import BadRequest, Forbidden, NotFound
+from workerfacing_api.services.leases import LEASED_VALUES, held_job
+
+# `scheme:/key` or `scheme:///key`: what `scheme://key` becomes when a proxy or
+# client merges or adds slashes in a URL path.
+_URI = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):/+(?P<rest>.*)$")
+
+
+def normalize_uri(raw: str) -> str:
+    """The canonical form of a file URI as it arrives in a URL path.
+
+    DECODE's worker puts the URI into the path as is (`/files/local://a/b/url`);
+    others URL-encode it. Either way the server has decoded the path once; a
+    still-encoded form is decoded once more, and merged slashes are restored.
+    """
+    uri = raw
+    if "://" not in uri and "%3a" in uri.lower():
+        uri = unquote(uri)
+    match = _URI.match(uri)
+    if match is None:
+        return uri
+    return f"{match['scheme']}://{match['rest']}"
+
+
+def input_key(session: Session, storage: Storage, worker_id: str, raw_uri: str) -> str:
+    """The storage key of an input file of a job `worker_id` holds.
+
+    Forbidden if no job held by this worker lists the URI among its inputs;
+    NotFound if it does but the URI is not one of this storage's.
+    """
+    uri = normalize_uri(raw_uri)
+    held = session.scalars(
+        select(QueuedJob).where(QueuedJob.worker_id == worker_id,
+                                QueuedJob.status.in_(LEASED_VALUES))
+    )
+    for job in held:
+        files_down = job.spec.get("job", {}).get("handler", {}).get("files_down", {})
+        if any(normalize_uri(v) == uri for v in files_down.values()):
+            try:
+                return storage.key_for_uri(uri)
+            except ValueError:  # includes UnsafePath
+                raise NotFound("file not found in this storage") from None
+    raise Forbidden("this file is not an input of a job you hold")
+
+
+def upload_key(
+    session: Session,
+    storage: Storage,
+    job_id: int,
+    worker_id: str,
+    kind: OutputKind,
+    base_path: str,
+    filename: str | None = None,
+) -> str:
+    """Where an upload of `filename` into `base_path` of job `job_id`'s `kind` folder goes.
+
+    Without `filename`, checks the target folder only (for `/files/url`).
+    NotFound unless `worker_id` holds the job; BadRequest for an unsafe path.
+    """
+    job = held_job(session, job_id, worker_id)
+    try:
+        rel = clean_relpath(base_path or "")
+        name = clean_relpath(filename) if filename is not None else ""
+    except UnsafePath as exc:
+        raise BadRequest(f"invalid path: {exc}") from None
+    if filename is not None and not name:
+        raise BadRequest("the uploaded file has no name")
+    destination = job.paths_upload.get(kind.value)
+    if not destination:
+        raise BadRequest(f"job {job_id} has no '{kind.value}' folder")
+    try:
+        root = storage.key_for_uri(destination)
+    except ValueError:
+        raise BadRequest(f"job {job_id}'s '{kind.value}' folder is not in this storage") from None
+    key = join(root, rel, name)
+    # Cannot fail for clean parts; kept as the last line of defence of "never outside".
+    if not root or not is_within(key, root):
+        raise BadRequest("the upload would land outside the job's folder")
+    return key

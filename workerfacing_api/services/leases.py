@@ -1,0 +1,170 @@
+"""Leases: status reports and heartbeats from the holder, and the sweep of lost ones.
+
+Every change is fenced by (job, attempt): only the current holder of a live job
+may report on it, and the sweeper changes a job only if it is still in the
+state and attempt it saw. Functions that write must run inside `write_session`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from shared.jobs.states import IllegalTransition, JobStatus, requeue, transition
+from workerfacing_api.db.models import Attempt, QueuedJob
+from workerfacing_api.services.errors import Conflict, NotFound
+from workerfacing_api.services.outbox import add_event
+
+LEASED = (JobStatus.pulled, JobStatus.preprocessing, JobStatus.running, JobStatus.postprocessing)
+LEASED_VALUES = tuple(s.value for s in LEASED)
+LOST_REASON = "lost: max retries reached"
+MAX_REASON = 2000  # terminal_reason keeps the tail of what the worker said
+
+
+class StatusOutcome(StrEnum):
+    heartbeat = "heartbeat"  # same status again: the lease was extended, nothing else
+    moved = "moved"  # a legal move, recorded and reported
+
+
+def find_job(session: Session, job_id: int, *, lock: bool = False) -> QueuedJob | None:
+    """The queued job with user-side id `job_id`, row-locked on PostgreSQL if `lock`."""
+    stmt = select(QueuedJob).where(QueuedJob.job_id == job_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def get_job(session: Session, job_id: int) -> QueuedJob:
+    job = find_job(session, job_id)
+    if job is None:
+        raise NotFound("job not found")
+    return job
+
+
+def current_attempt(session: Session, job: QueuedJob) -> Attempt | None:
+    return session.scalars(
+        select(Attempt).where(Attempt.queued_job_id == job.id, Attempt.number == job.attempt)
+    ).first()
+
+
+def held_job(session: Session, job_id: int, worker_id: str, *, lock: bool = False) -> QueuedJob:
+    """The job if it is live and leased to `worker_id`; NotFound otherwise.
+
+    NotFound (HTTP 404) is DECODE's signal to a worker that the job was deleted,
+    cancelled or given to someone else: it kills its container and moves on.
+    """
+    job = find_job(session, job_id, lock=lock)
+    if job is None or job.status not in LEASED_VALUES or job.worker_id != worker_id:
+        raise NotFound("job not found, or no longer leased to this worker")
+    return job
+
+
+def update_status(
+    session: Session,
+    job_id: int,
+    worker_id: str,
+    status: JobStatus,
+    runtime_details: str | None,
+    *,
+    lease_timeout: float,
+    now: dt.datetime,
+) -> StatusOutcome:
+    """Apply a status report (and heartbeat) from the holder of job `job_id`.
+
+    The same status again only extends the lease. A legal move (see
+    `shared.jobs.states`) is stored with an outbox event and extends the lease;
+    a terminal status also ends the attempt. An illegal move raises Conflict and
+    changes nothing; a caller that is not the holder gets NotFound.
+    """
+    job = held_job(session, job_id, worker_id, lock=True)
+    attempt = current_attempt(session, job)
+    current = JobStatus(job.status)
+    lease_until = now + dt.timedelta(seconds=lease_timeout)
+    if status is current:
+        _extend(job, attempt, lease_until, now)
+        return StatusOutcome.heartbeat
+    try:
+        new = transition(current, status)
+    except IllegalTransition as exc:
+        raise Conflict(str(exc)) from None
+    job.status = new.value
+    job.updated_at = now
+    if new.is_terminal:
+        job.lease_expires_at = None
+        job.terminal_reason = (runtime_details or f"{new.value} (reported by the worker)")[
+            -MAX_REASON:
+        ]
+        if attempt is not None:
+            attempt.ended_at = now
+            attempt.outcome = new.value
+    else:
+        _extend(job, attempt, lease_until, now)
+    add_event(session, job.job_id, new, runtime_details, now)
+    return StatusOutcome.moved
+
+
+def _extend(job: QueuedJob, attempt: Attempt | None, until: dt.datetime, now: dt.datetime) -> None:
+    job.lease_expires_at = until
+    job.updated_at = now
+    if attempt is not None:
+        attempt.lease_expires_at = until
+
+
+@dataclass
+class SweepReport:
+    requeued: list[int] = field(default_factory=list)  # user-side job ids
+    failed: list[int] = field(default_factory=list)
+
+
+def sweep(session: Session, now: dt.datetime, max_retries: int) -> SweepReport:
+    """Requeue every leased job whose lease ran out, or fail it when out of attempts.
+
+    A job is attempted at most `1 + max_retries` times; after that it ends in
+    `error` with the reason "lost: max retries reached". Safe to run in several
+    processes at once: PostgreSQL skips rows another sweep (or a heartbeat) has
+    locked, and each change is a guarded UPDATE on the status and attempt seen.
+    """
+    report = SweepReport()
+    expired = session.scalars(
+        select(QueuedJob)
+        .where(QueuedJob.status.in_(LEASED_VALUES), QueuedJob.lease_expires_at < now)
+        .order_by(QueuedJob.id)
+        .with_for_update(skip_locked=True, of=QueuedJob)
+    ).all()
+    max_attempts = 1 + max_retries
+    for job in expired:
+        seen_status, seen_attempt, holder = job.status, job.attempt, job.worker_id
+        if seen_attempt < max_attempts:
+            new = requeue(seen_status)
+            details = (f"lease expired on worker {holder}, requeued "
+                       f"(attempt {seen_attempt + 1} of {max_attempts})")
+            values: dict[str, object] = {"worker_id": None}
+        else:
+            new = transition(seen_status, JobStatus.error)
+            details = f"{LOST_REASON} (lease expired on worker {holder})"
+            values = {"terminal_reason": LOST_REASON}
+        result = session.execute(
+            update(QueuedJob)
+            .where(QueuedJob.id == job.id, QueuedJob.status == seen_status,
+                   QueuedJob.attempt == seen_attempt)
+            .values(status=new.value, lease_expires_at=None, updated_at=now, **values)
+            .execution_options(synchronize_session=False)
+        )
+        changed = cast(CursorResult[Any], result).rowcount
+        if changed != 1:
+            continue  # someone else moved it meanwhile: theirs is the newer truth
+        session.execute(
+            update(Attempt)
+            .where(Attempt.queued_job_id == job.id, Attempt.number == seen_attempt,
+                   Attempt.ended_at.is_(None))
+            .values(ended_at=now, outcome="expired")
+            .execution_options(synchronize_session=False)
+        )
+        add_event(session, job.job_id, new, details, now)
+        (report.requeued if new is JobStatus.queued else report.failed).append(job.job_id)
+    return report
