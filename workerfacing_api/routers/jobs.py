@@ -94,3 +94,13 @@ def put_job_status(
         leases.update_status(session, job_id, worker.id, status, runtime_details,
                              lease_timeout=ctx.settings.lease_timeout, now=utcnow())
     return Response(status_code=http.HTTP_204_NO_CONTENT)
+
+
+@router.post("/jobs/{job_id}/release", status_code=http.HTTP_204_NO_CONTENT,
+             responses={404: {"description": "not (any longer) yours"}})
+def release_job(job_id: int, ctx: ContextDep, worker: WorkerDep) -> Response:
+    """labcloud: give a held job back (the worker is shutting down); it is queued again
+    at once for another worker instead of after the lease timeout."""
+    with write_session(ctx.sessions) as session:
+        leases.release(session, job_id, worker.id, utcnow())
+    return Response(status_code=http.HTTP_204_NO_CONTENT)

@@ -168,3 +168,19 @@ def sweep(session: Session, now: dt.datetime, max_retries: int) -> SweepReport:
         add_event(session, job.job_id, new, details, now)
         (report.requeued if new is JobStatus.queued else report.failed).append(job.job_id)
     return report
+
+
+def release(session: Session, job_id: int, worker_id: str, now: dt.datetime) -> None:
+    """The holder gives the job back (it is shutting down): requeue it at once rather
+    than after a lease timeout. The attempt counts, like any other that ended early."""
+    job = held_job(session, job_id, worker_id, lock=True)
+    attempt = current_attempt(session, job)
+    new = requeue(job.status)
+    job.status = new.value
+    job.worker_id = None
+    job.lease_expires_at = None
+    job.updated_at = now
+    if attempt is not None:
+        attempt.ended_at = now
+        attempt.outcome = "released"
+    add_event(session, job.job_id, new, f"released by worker {worker_id}, requeued", now)

@@ -1,0 +1,373 @@
+"""The whole worker loop against a real HTTP server speaking the worker protocol.
+
+Jobs run for real (process runner: `sh -c` on this host; docker runner: Podman).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.unit.worker.worker_protocol_fake import FakeState, job_spec, serve
+from worker.loop import Worker
+from worker.settings import WorkerSettings
+
+INPUT_URI = "local://alice/data/run 1/in.txt"
+
+
+@pytest.fixture
+def fake():
+    with serve() as (url, state):
+        state.files[INPUT_URI] = b"hello world\n"
+        yield url, state
+
+
+def _settings(url: str, tmp_path: Path, **overrides) -> WorkerSettings:
+    values = dict(
+        api_url=url,
+        auth_url=url,
+        username="worker",
+        password="secret-pw",
+        scratch_dir=tmp_path / "scratch",
+        runners="process",
+        poll_min=0.05,
+        poll_max=0.2,
+        long_poll=0,
+        heartbeat_interval=0.2,
+        drain_timeout=30,
+        cpu_cores=4,
+        memory_mb=4000,
+        gpu_count=0,
+    )
+    values.update(overrides)
+    return WorkerSettings(**values)
+
+
+@contextmanager
+def running(worker: Worker) -> Iterator[threading.Thread]:
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        worker.stop(drain=False)
+        thread.join(30)
+        assert not thread.is_alive(), "the worker did not stop"
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def transitions(state: FakeState, job_id: str) -> list[str]:
+    """The status sequence without the keep-alive repeats."""
+    out: list[str] = []
+    for name in state.status_names(job_id):
+        if not out or out[-1] != name:
+            out.append(name)
+    return out
+
+
+def job_dirs(tmp_path: Path) -> list[Path]:
+    return list((tmp_path / "scratch").glob("worker-*/job-*"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def test_a_job_runs_from_lease_to_finished(fake, tmp_path):
+    url, state = fake
+    cmd = (
+        'tr a-z A-Z < "data/run 1/in.txt" > output/result.txt && '
+        'echo "converted $(wc -c < "data/run 1/in.txt") bytes in $PWD" && sleep 0.7'
+    )
+    state.add_job("q7", job_spec(7, cmd, files_down={"data/run 1/in.txt": INPUT_URI}))
+    worker = Worker(_settings(url, tmp_path))
+    with running(worker):
+        wait_for(lambda: state.final("q7"))
+        wait_for(lambda: not worker.running_jobs)
+        assert job_dirs(tmp_path) == []  # removed right after the job
+    assert transitions(state, "q7") == ["preprocessing", "running", "postprocessing", "finished"]
+    assert state.status_names("q7").count("running") >= 2  # heartbeats while it ran
+    assert state.final("q7") == ("finished", None)
+    assert state.uploads[("q7", "output", "output", "result.txt")] == b"HELLO WORLD\n"
+    log = state.uploads[("q7", "log", "log", "job.log")].decode()
+    assert "converted 12 bytes in " + str(tmp_path / "scratch") in log
+    assert set(state.uploads) == {
+        ("q7", "output", "output", "result.txt"),
+        ("q7", "log", "log", "job.log"),
+    }
+    # Every API call carried the same worker id (the transfers only what the server said).
+    transfers = ("/download", "/files/upload")
+    assert len({c.worker_id for c in state.calls if not c.path.endswith(transfers)}) == 1
+
+
+def test_a_failing_command_reports_exit_code_and_log_tail(fake, tmp_path):
+    url, state = fake
+    cmd = "mkdir -p output && echo partial > output/p.txt && echo boom >&2 && exit 3"
+    # files_up names no `log` dir: the runner log still goes up, as kind `log`.
+    state.add_job("q8", job_spec(8, cmd, files_up={"output": "output"}))
+    worker = Worker(_settings(url, tmp_path))
+    with running(worker):
+        wait_for(lambda: state.final("q8"))
+    status, details = state.final("q8")
+    assert status == "error"
+    assert details.startswith("exit code 3\n") and "boom" in details
+    assert transitions(state, "q8") == ["preprocessing", "running", "postprocessing", "error"]
+    assert state.uploads[("q8", "output", "output", "p.txt")] == b"partial\n"
+    assert b"boom" in state.uploads[("q8", "log", "", "job.log")]
+
+
+def test_the_log_tail_is_the_last_1000_characters(fake, tmp_path):
+    url, state = fake
+    state.add_job("q9", job_spec(9, "seq 1 2000; exit 1"))
+    worker = Worker(_settings(url, tmp_path))
+    with running(worker):
+        wait_for(lambda: state.final("q9"))
+    _, details = state.final("q9")
+    reason, tail = details.split("\n", 1)
+    assert reason == "exit code 1"
+    assert len(tail) == 1000 and tail.endswith("1999\n2000\n")
+    full = state.uploads[("q9", "log", "log", "job.log")].decode()
+    assert full.startswith("1\n2\n3\n") and full.endswith("2000\n")
+
+
+def test_timeout(fake, tmp_path):
+    url, state = fake
+    state.add_job("q10", job_spec(10, "echo started; sleep 30", timeout=1))
+    worker = Worker(_settings(url, tmp_path))
+    started = time.monotonic()
+    with running(worker):
+        wait_for(lambda: state.final("q10"))
+    assert time.monotonic() - started < 10
+    status, details = state.final("q10")
+    assert status == "error" and details.startswith("timeout after 1 s\n")
+    assert "started" in details
+
+
+def test_cancel_kills_the_run_and_drops_the_job(fake, tmp_path):
+    url, state = fake
+    pid_file = tmp_path / "pid"
+    state.add_job("q11", job_spec(11, f"echo $$ > {pid_file}; exec sleep 60"))
+    state.gone_when["q11"] = "running"  # the server forgets the job once it runs
+    worker = Worker(_settings(url, tmp_path))
+    with running(worker):
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip())
+        pid = int(pid_file.read_text())
+        gone_at = time.monotonic()
+        wait_for(lambda: not worker.running_jobs, timeout=10)
+        killed_after = time.monotonic() - gone_at
+        assert not _alive(pid)
+        assert job_dirs(tmp_path) == []
+        status_calls = [c for c in state.calls if c.path == "/jobs/q11/status"]
+        time.sleep(0.5)  # nothing more is said about the job
+        assert [c for c in state.calls if c.path == "/jobs/q11/status"] == status_calls
+    assert killed_after < 3, "killed within a heartbeat or so"
+    assert state.final("q11") is None
+    assert transitions(state, "q11") == ["preprocessing", "running"]
+    assert not any(c.path.startswith("/jobs/q11/files") for c in state.calls)
+    assert state.released == []
+
+
+def test_cancel_during_staging(fake, tmp_path):
+    url, state = fake
+    state.add_job("q12", job_spec(12, "true", files_down={"data/in.txt": INPUT_URI}))
+    state.gone.add("q12")  # gone before it even started: the first status call 404s
+    worker = Worker(_settings(url, tmp_path))
+    with running(worker):
+        wait_for(lambda: any(c.path == "/jobs/q12/status" for c in state.calls))
+        wait_for(lambda: not worker.running_jobs)
+    assert state.statuses.get("q12", []) == []
+    assert not any(c.path.endswith("/download") for c in state.calls)
+
+
+def test_a_runner_this_worker_does_not_allow(fake, tmp_path):
+    url, state = fake
+    state.add_job("q13", job_spec(13, "true", runner="docker", image="busybox"))
+    worker = Worker(_settings(url, tmp_path, runners="process"))
+    with running(worker):
+        wait_for(lambda: state.final("q13"))
+    assert state.statuses["q13"] == [
+        ("error", "runner 'docker' is not enabled on this worker (enabled: process)")
+    ]
+
+
+def test_a_missing_input_is_an_error(fake, tmp_path):
+    url, state = fake
+    files_down = {"data/x.tif": "local://alice/data/gone.tif"}
+    state.add_job("q14", job_spec(14, "true", files_down=files_down))
+    worker = Worker(_settings(url, tmp_path))
+    with running(worker):
+        wait_for(lambda: state.final("q14"))
+    status, details = state.final("q14")
+    assert status == "error" and "input missing" in details and "gone.tif" in details
+    assert transitions(state, "q14") == ["preprocessing", "error"]
+
+
+def test_an_unsafe_input_path_is_an_error(fake, tmp_path):
+    url, state = fake
+    state.add_job("q15", job_spec(15, "true", files_down={"data/../../../etc/x": INPUT_URI}))
+    worker = Worker(_settings(url, tmp_path))
+    with running(worker):
+        wait_for(lambda: state.final("q15"))
+    status, details = state.final("q15")
+    assert status == "error" and details.startswith("unsafe path in the job spec")
+    assert not any(c.path.endswith("/download") for c in state.calls)
+
+
+def test_jobs_run_side_by_side(fake, tmp_path):
+    url, state = fake
+    # Each job waits for the other to have started: only concurrent runs can finish.
+    for me, other in (("a", "b"), ("b", "a")):
+        cmd = f"touch {tmp_path}/{me}; while [ ! -e {tmp_path}/{other} ]; do sleep 0.05; done"
+        state.add_job(f"q-{me}", job_spec(20, cmd, timeout=10))
+    worker = Worker(_settings(url, tmp_path, max_concurrent_jobs=2))
+    with running(worker):
+        wait_for(lambda: state.final("q-a") and state.final("q-b"))
+    assert state.final("q-a") == state.final("q-b") == ("finished", None)
+
+
+def test_a_job_bigger_than_the_free_budget_is_not_pulled(fake, tmp_path):
+    url, state = fake
+    state.add_job("q-big", job_spec(21, "true", hardware={"cpu_cores": 8}))
+    worker = Worker(_settings(url, tmp_path, cpu_cores=4))
+    with running(worker):
+        wait_for(lambda: sum(c.path == "/jobs" for c in state.calls) >= 3)
+    assert state.final("q-big") is None and len(state.queue) == 1
+    assert all(c.params["cpu_cores"] == ["4"] for c in state.calls if c.path == "/jobs")
+
+
+def test_drain_lets_running_jobs_finish(fake, tmp_path):
+    url, state = fake
+    state.add_job("q30", job_spec(30, "sleep 1; echo done > output/d.txt"))
+    worker = Worker(_settings(url, tmp_path))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    wait_for(lambda: "running" in state.status_names("q30"))
+    state.add_job("q31", job_spec(31, "true"))  # must not be taken any more
+    worker.stop(drain=True)
+    thread.join(20)
+    assert not thread.is_alive()
+    assert state.final("q30") == ("finished", None)
+    assert state.uploads[("q30", "output", "output", "d.txt")] == b"done\n"
+    assert [job for job, _ in state.queue] == ["q31"]
+    assert not (tmp_path / "scratch").exists() or not any((tmp_path / "scratch").iterdir())
+
+
+@pytest.mark.parametrize("supports_release", [True, False])
+def test_drain_timeout_kills_and_releases(fake, tmp_path, supports_release):
+    url, state = fake
+    state.supports_release = supports_release
+    pid_file = tmp_path / "pid"
+    state.add_job("q40", job_spec(40, f"echo $$ > {pid_file}; exec sleep 60"))
+    worker = Worker(_settings(url, tmp_path, drain_timeout=0.5))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip())
+    worker.stop(drain=True)
+    thread.join(20)
+    assert not thread.is_alive()
+    assert not _alive(int(pid_file.read_text()))
+    assert state.final("q40") is None  # handed back, not failed
+    assert state.released == (["q40"] if supports_release else [])
+    assert job_dirs(tmp_path) == []
+
+
+def test_a_rejected_login_stops_the_worker(fake, tmp_path):
+    url, _ = fake
+    worker = Worker(_settings(url, tmp_path, password="wrong"))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert worker.fatal_error and "login as 'worker' failed" in worker.fatal_error
+
+
+def test_server_errors_while_polling_are_survived(fake, tmp_path):
+    url, state = fake
+    state.fail_next("GET", "/jobs", *[503] * 8)
+    state.add_job("q50", job_spec(50, "true"))
+    worker = Worker(_settings(url, tmp_path))
+    worker.client._backoff_s = 0.01  # keep the client's retry pauses short
+    with running(worker):
+        wait_for(lambda: state.final("q50"))
+    assert state.final("q50") == ("finished", None)
+
+
+@pytest.mark.podman
+def test_docker_runner_job(fake, tmp_path, docker_host, test_image):
+    url, state = fake
+    cmd = (
+        'tr a-z A-Z < "/files/data/run 1/in.txt" > /files/output/result.txt && '
+        "echo in-container && cat /files/data/run*/in.txt"
+    )
+    spec = job_spec(
+        60,
+        cmd,
+        runner="docker",
+        image=test_image,
+        files_down={"data/run 1/in.txt": INPUT_URI},
+        hardware={"cpu_cores": 1, "memory": 256},
+    )
+    state.add_job("q60", spec)
+    worker = Worker(_settings(url, tmp_path, runners="docker", docker_host=docker_host))
+    with running(worker):
+        wait_for(lambda: state.final("q60"), timeout=120)
+        wait_for(lambda: not worker.running_jobs)
+        assert job_dirs(tmp_path) == []
+    assert state.final("q60") == ("finished", None)
+    assert transitions(state, "q60") == ["preprocessing", "running", "postprocessing", "finished"]
+    assert state.uploads[("q60", "output", "output", "result.txt")] == b"HELLO WORLD\n"
+    log = state.uploads[("q60", "log", "log", "job.log")].decode()
+    assert "in-container" in log and "hello world" in log
+
+
+@pytest.mark.podman
+def test_docker_runner_missing_image(fake, tmp_path, docker_host):
+    url, state = fake
+    image = "localhost/labcloud-no-such-image:never"
+    state.add_job("q61", job_spec(61, "true", runner="docker", image=image))
+    worker = Worker(_settings(url, tmp_path, runners="docker", docker_host=docker_host))
+    with running(worker):
+        wait_for(lambda: state.final("q61"), timeout=120)
+    status, details = state.final("q61")
+    assert status == "error" and details.startswith(f"image {image} could not be obtained")
+    assert transitions(state, "q61") == ["preprocessing", "error"]
+
+
+def test_process_runner_sees_no_worker_secrets(fake, tmp_path, monkeypatch):
+    url, state = fake
+    monkeypatch.setenv("LABCLOUD_WORKER_PASSWORD", "secret-pw")
+    state.add_job("q70", job_spec(70, "env; echo FILES_DIR=$FILES_DIR", env={"MY_VAR": "x y"}))
+    worker = Worker(_settings(url, tmp_path))
+    with running(worker):
+        wait_for(lambda: state.final("q70"))
+    log = state.uploads[("q70", "log", "log", "job.log")].decode()
+    assert "MY_VAR=x y" in log and "FILES_DIR=" in log
+    assert "secret-pw" not in log
+    assert os.environ["LABCLOUD_WORKER_PASSWORD"] == "secret-pw"
+
+
+def test_long_poll_is_requested_and_a_server_ignoring_it_is_not_hammered(fake, tmp_path):
+    url, state = fake
+    worker = Worker(_settings(url, tmp_path, long_poll=2, poll_min=0.2, poll_max=0.4))
+    with running(worker):
+        time.sleep(1.5)
+    polls = [c for c in state.calls if c.path == "/jobs"]
+    assert polls and all(c.params["wait"] == ["2"] for c in polls)
+    assert len(polls) <= 6  # the fake answers at once: the worker still backs off

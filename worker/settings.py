@@ -1,0 +1,153 @@
+"""Settings of the worker agent, read from `LABCLOUD_WORKER_*` variables and `.env`.
+
+The prefix keeps the worker's names apart from the APIs' (DATABASE_URL, ...) and
+from variables every shell already has (USERNAME, GROUPS). Nothing is read at
+import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.settings import SettingsError
+from worker.runners import KNOWN_RUNNERS
+
+ENV_PREFIX = "LABCLOUD_WORKER_"
+
+
+class WorkerSettings(BaseSettings):
+    """Everything a worker needs to know; each field is `LABCLOUD_WORKER_<NAME>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", case_sensitive=False
+    )
+
+    # where to talk to, and as whom
+    api_url: str = Field(
+        default="http://127.0.0.1:8001", description="Base URL of the worker-facing API."
+    )
+    auth_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of the user API, where local accounts log in "
+        "(POST {AUTH_URL}/token with the OAuth2 password form).",
+    )
+    username: str | None = Field(
+        default=None, description="Account of this worker (its groups must include `workers`)."
+    )
+    password: SecretStr | None = Field(default=None, description="Password of USERNAME.")
+    token: SecretStr | None = Field(
+        default=None,
+        description="A ready-made bearer token, used instead of USERNAME/PASSWORD "
+        "(never refreshed: it must outlive the worker).",
+    )
+
+    # how jobs run here
+    scratch_dir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "labcloud-worker",
+        description="Where job directories are created (one per job, removed afterwards).",
+    )
+    runners: str = Field(
+        default="process,docker",
+        description="Comma-separated runners this worker may use (process, docker).",
+    )
+    docker_host: str | None = Field(
+        default=None,
+        description="Docker/Podman API URL for the docker runner; default: the DOCKER_HOST "
+        "variable, else the engine's default socket.",
+    )
+    max_concurrent_jobs: int = Field(
+        default=4, ge=1, description="Upper bound on jobs run at once (resources permitting)."
+    )
+
+    # polling and heartbeats
+    poll_min: float = Field(default=0.5, gt=0, description="Seconds after an empty poll, at first.")
+    poll_max: float = Field(
+        default=10.0, gt=0, description="Longest pause between empty polls (backoff doubles)."
+    )
+    long_poll: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds the server may hold an empty GET /jobs (query `wait`); 0 = off.",
+    )
+    heartbeat_interval: float = Field(
+        default=10.0, gt=0, description="Seconds between status re-sends of a live job."
+    )
+    drain_timeout: float = Field(
+        default=600.0,
+        ge=0,
+        description="On SIGTERM/SIGINT, seconds running jobs get to finish before they are "
+        "killed and handed back to the queue.",
+    )
+    groups: str = Field(
+        default="", description="Comma-separated job groups this worker serves first."
+    )
+    older_than: int = Field(
+        default=0,
+        ge=0,
+        description="Take jobs of no particular environment only once they are this many "
+        "seconds old (gives workers of the job's preferred kind a head start).",
+    )
+
+    # resources: None = probe the machine
+    cpu_cores: int | None = Field(default=None, ge=1, description="CPU cores to offer.")
+    memory_mb: int | None = Field(default=None, ge=0, description="Memory to offer, in MB.")
+    gpu_count: int | None = Field(
+        default=None, ge=0, description="GPUs to offer (0 = none); default: nvidia-smi's count."
+    )
+    gpu_model: str | None = Field(default=None, description="GPU model name to advertise.")
+    gpu_archi: str | None = Field(
+        default=None, description="GPU architecture to advertise (e.g. ampere)."
+    )
+    gpu_mem_mb: int | None = Field(default=None, ge=0, description="Memory per GPU, in MB.")
+
+    log_level: str = Field(default="INFO", description="debug, info, warning or error.")
+
+    @model_validator(mode="after")
+    def _check(self) -> WorkerSettings:
+        unknown = sorted(set(self.allowed_runners) - set(KNOWN_RUNNERS))
+        if unknown:
+            raise ValueError(
+                f"{ENV_PREFIX}RUNNERS: unknown runner(s) {unknown}; "
+                f"known: {', '.join(KNOWN_RUNNERS)}"
+            )
+        if not self.allowed_runners:
+            raise ValueError(f"{ENV_PREFIX}RUNNERS: name at least one runner")
+        if self.poll_min > self.poll_max:
+            raise ValueError(f"{ENV_PREFIX}POLL_MIN must not be larger than {ENV_PREFIX}POLL_MAX")
+        if self.token is None and not (self.username and self.password):
+            raise ValueError(
+                f"set {ENV_PREFIX}TOKEN, or {ENV_PREFIX}USERNAME and {ENV_PREFIX}PASSWORD, "
+                "so the worker can log in"
+            )
+        return self
+
+    @property
+    def allowed_runners(self) -> tuple[str, ...]:
+        """The runner names of RUNNERS, in order, without blanks."""
+        return _split(self.runners)
+
+    @property
+    def group_list(self) -> tuple[str, ...]:
+        """The job groups of GROUPS."""
+        return _split(self.groups)
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def load_settings(**overrides: object) -> WorkerSettings:
+    """Read the settings; stop with a message naming each bad `LABCLOUD_WORKER_*` variable."""
+    try:
+        return WorkerSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]).upper()
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{ENV_PREFIX}{field}: {msg}" if field else msg)
+        raise SettingsError("; ".join(problems)) from None
