@@ -13,20 +13,32 @@ import json
 import os
 import secrets
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 from rich.console import Console
 
+from labcloud.demo_run import run_demo
+from shared.transport.memory import MemoryTransport
+from userfacing_api.context import AppContext
+from userfacing_api.db.models import User
 from userfacing_api.db.session import upgrade as upgrade_user_db
 from userfacing_api.main import create_app as create_user_app
+from userfacing_api.services import accounts
+from userfacing_api.services.files import UserFiles
 from userfacing_api.settings import UserAPISettings
+from worker.loop import Worker
+from worker.settings import WorkerSettings
+from workerfacing_api.db.session import upgrade as upgrade_worker_db
+from workerfacing_api.main import create_app as create_worker_app
+from workerfacing_api.settings import WorkerAPISettings
 
 console = Console(stderr=True)
 PACKAGED_CONFIG = Path(__file__).with_name("application_config.yaml")
 DEMO_USER = "demo@labcloud.local"
+WORKER_USER = "local-worker"
 
 
 @dataclass(frozen=True)
@@ -34,23 +46,28 @@ class EmbeddedSecrets:
     token_secret: str
     api_key: str
     demo_password: str
+    worker_password: str
 
 
 def load_secrets(data_dir: Path) -> EmbeddedSecrets:
     """Secrets of this data directory, created on first use and readable only by you."""
     path = data_dir / "secrets.json"
-    if path.exists():
-        return EmbeddedSecrets(**json.loads(path.read_text()))
-    created = EmbeddedSecrets(
-        token_secret=secrets.token_urlsafe(48),
-        api_key=secrets.token_urlsafe(32),
-        demo_password="demo-" + secrets.token_urlsafe(9),
-    )
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(created.__dict__, fh)
-    return created
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    fresh = {
+        "token_secret": secrets.token_urlsafe(48),
+        "api_key": secrets.token_urlsafe(32),
+        "demo_password": "demo-" + secrets.token_urlsafe(9),
+        "worker_password": "worker-" + secrets.token_urlsafe(18),
+    }
+    values = {name: stored.get(name) or value for name, value in fresh.items()}
+    if values != stored:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(values, fh)
+        os.replace(tmp, path)
+    return EmbeddedSecrets(**values)
 
 
 def application_config_path() -> Path:
@@ -59,31 +76,63 @@ def application_config_path() -> Path:
     return local if local.exists() else PACKAGED_CONFIG
 
 
-def user_settings(data_dir: Path, keys: EmbeddedSecrets, worker_url: str) -> UserAPISettings:
-    return UserAPISettings(
+@dataclass(frozen=True)
+class Embedded:
+    """The settings of every part, derived from one data directory and its secrets."""
+
+    user: UserAPISettings
+    worker_api: WorkerAPISettings
+    worker: WorkerSettings
+
+
+def embedded_settings(
+    data_dir: Path, keys: EmbeddedSecrets, host: str, user_port: int, worker_port: int
+) -> Embedded:
+    files = str((data_dir / "files").resolve())
+    user_url, worker_url = f"http://{host}:{user_port}", f"http://{host}:{worker_port}"
+    user = UserAPISettings(
         _env_file=None,  # type: ignore[call-arg]
         auth=True,
         auth_token_secret=keys.token_secret,
         database_url=f"sqlite:///{(data_dir / 'user.db').resolve()}",
-        user_data_root_path=str((data_dir / "files").resolve()),
+        user_data_root_path=files,
         internal_api_key_secret=keys.api_key,
         workerfacing_api_url=worker_url,
+        job_transport="memory",
         application_config_file=str(application_config_path().resolve()),
         email_sender_service="console",
     )
+    worker_api = WorkerAPISettings(
+        _env_file=None,  # type: ignore[call-arg]
+        auth=True,
+        auth_token_secret=keys.token_secret,
+        database_url=f"sqlite:///{(data_dir / 'worker.db').resolve()}",
+        user_data_root_path=files,
+        internal_api_key_secret=keys.api_key,
+        userfacing_api_url=user_url,
+    )
+    worker = WorkerSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        api_url=worker_url,
+        auth_url=user_url,
+        username=WORKER_USER,
+        password=keys.worker_password,
+        scratch_dir=data_dir / "jobs",
+        heartbeat_interval=5,
+    )
+    return Embedded(user, worker_api, worker)
 
 
-def ensure_demo_account(settings: UserAPISettings, app_ctx: object, password: str) -> None:
-    """Create the demo account with its folders, once."""
-    from userfacing_api.db.models import User
-    from userfacing_api.services import accounts
-    from userfacing_api.services.files import UserFiles
-
-    ctx = app_ctx  # AppContext
-    with ctx.sessions() as session:  # type: ignore[attr-defined]
-        if session.get(User, DEMO_USER) is None:
-            accounts.register(session, DEMO_USER, password, ["users"], settings.password_min_length)
-    UserFiles(ctx.storage, DEMO_USER).init()  # type: ignore[attr-defined]
+def ensure_accounts(ctx: AppContext, keys: EmbeddedSecrets, min_length: int) -> None:
+    """The demo account (with its folders) and the local worker's account, once."""
+    with ctx.sessions() as session:
+        for username, password, groups in (
+            (DEMO_USER, keys.demo_password, ["users"]),
+            (WORKER_USER, keys.worker_password, ["workers"]),
+        ):
+            if session.get(User, username) is None:
+                accounts.register(session, username, password, groups, min_length)
+    UserFiles(ctx.storage, DEMO_USER).init()
 
 
 class _Server(uvicorn.Server):
@@ -94,17 +143,28 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def _serve(servers: list[uvicorn.Server]) -> None:
+async def _serve(
+    servers: list[_Server], after_start: list[Callable[[], object]], on_stop: Callable[[], None]
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(s.serve()) for s in servers]
+    while not all(s.started for s in servers):
+        if any(t.done() for t in tasks):  # e.g. a port in use
+            stop.set()
+            break
+        await asyncio.sleep(0.05)
+    helpers = (
+        [] if stop.is_set() else [asyncio.create_task(asyncio.to_thread(fn)) for fn in after_start]
+    )
     await stop.wait()
     console.print("[bold]stopping…[/bold]")
+    await asyncio.to_thread(on_stop)
     for server in servers:
         server.should_exit = True
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*tasks, *helpers, return_exceptions=True)
 
 
 def run_embedded(
@@ -113,16 +173,31 @@ def run_embedded(
     """Run until interrupted; returns the exit code."""
     data_dir = data_dir.resolve()
     keys = load_secrets(data_dir)
-    settings = user_settings(data_dir, keys, f"http://{host}:{worker_port}")
-    upgrade_user_db(settings.db_url)
-    user_app = create_user_app(settings)
-    ensure_demo_account(settings, user_app.state.ctx, keys.demo_password)
+    parts = embedded_settings(data_dir, keys, host, user_port, worker_port)
+    upgrade_user_db(parts.user.db_url)
+    upgrade_worker_db(parts.worker_api.db_url)
 
-    server = _Server(uvicorn.Config(user_app, host=host, port=user_port, log_level=log_level))
+    transport = MemoryTransport()
+    user_app = create_user_app(parts.user, transport=transport)
+    worker_app = create_worker_app(parts.worker_api)
+    transport.attach(worker_app.state.ctx.handle_message)
+    ensure_accounts(user_app.state.ctx, keys, parts.user.password_min_length)
+    local_worker = Worker(parts.worker)
+
+    servers = [
+        _Server(uvicorn.Config(user_app, host=host, port=user_port, log_level=log_level)),
+        _Server(uvicorn.Config(worker_app, host=host, port=worker_port, log_level=log_level)),
+    ]
+    after_start: list[Callable[[], object]] = [local_worker.run]
+    user_url = f"http://{host}:{user_port}"
+    if demo:
+        after_start.append(lambda: run_demo(user_url, DEMO_USER, keys.demo_password, console))
 
     console.print(f"[bold green]labcloud is up[/bold green] (data in {data_dir})")
-    console.print(f"  user API    http://{host}:{user_port}  (docs: /docs)")
+    console.print(f"  user API    {user_url}  (docs: {user_url}/docs)")
+    console.print(f"  worker API  http://{host}:{worker_port}")
+    console.print(f"  worker      local, runners: {parts.worker.runners}")
     console.print(f"  demo login  {DEMO_USER} / {keys.demo_password}")
     console.print("  Ctrl-C stops everything.")
-    asyncio.run(_serve([server]))
+    asyncio.run(_serve(servers, after_start, lambda: local_worker.stop(drain=False)))
     return 0

@@ -1,4 +1,4 @@
-"""Fixtures for the worker runner integration tests (real Podman, no mocks)."""
+"""Fixtures every tier may use: Podman serving the Docker API, and its test image."""
 
 from __future__ import annotations
 
