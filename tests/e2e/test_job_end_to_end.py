@@ -21,7 +21,6 @@ from tests.e2e.conftest import (
     upload,
     wait_for,
 )
-from tests.support.databases import fresh_database
 
 CONFIG = b"greeting: hello e2e\n"
 
