@@ -215,6 +215,7 @@ class WorkerClient:
             "memory": hardware.memory_mb,
             "cpu_cores": hardware.cpu_cores,
             "gpu_mem": hardware.gpu_mem_mb,
+            "gpus": hardware.gpus,
             "limit": limit,
             "older_than": older_than,
         }

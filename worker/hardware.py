@@ -70,6 +70,7 @@ class Capacity:
     gpu_model: str | None = None
     gpu_archi: str | None = None
     gpu_mem_mb: int = 0
+    gpus: int = 0  # GPUs free now
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,7 @@ class Resources:
                 gpu_model=best.model if best else None,
                 gpu_archi=best.archi if best else None,
                 gpu_mem_mb=best.memory_mb if best else 0,
+                gpus=len(self._free_gpus),
             )
 
     def never_fits(self, needs: Needs) -> str | None:

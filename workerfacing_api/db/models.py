@@ -49,6 +49,9 @@ class QueuedJob(Base):
     gpu_mem: Mapped[int | None] = mapped_column(Integer)
     gpu_model: Mapped[str | None] = mapped_column(String(255))
     gpu_archi: Mapped[str | None] = mapped_column(String(255))
+    # GPUs the entrypoint needs (labcloud); matched only against workers that say how many
+    # they have free, so DECODE's worker (which does not) is offered jobs as before.
+    gpus: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(32))
     attempt: Mapped[int] = mapped_column(Integer, default=0)  # number of the current attempt
     worker_id: Mapped[str | None] = mapped_column(String(400))  # the current holder

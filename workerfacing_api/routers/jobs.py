@@ -47,6 +47,8 @@ async def pull_jobs(
     gpu_model: str | None = None,
     gpu_archi: str | None = None,
     groups: Annotated[list[str] | None, Query()] = None,
+    gpus: Annotated[int | None, Query(ge=0, description="labcloud: GPUs free on the worker; "
+                                                        "jobs needing more are not offered")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1,
     older_than: Annotated[float, Query(ge=0, description="seconds a job of environment "
                                                          "'any' must have waited")] = 0,
@@ -61,7 +63,7 @@ async def pull_jobs(
         worker_id=worker.id, environment=worker.environment, memory=memory,
         cpu_cores=cpu_cores, gpu_mem=gpu_mem if gpu_mem is not None else (gpu_memory or 0),
         gpu_model=gpu_model, gpu_archi=gpu_archi, groups=tuple(groups or ()),
-        older_than=older_than,
+        older_than=older_than, gpus=gpus,
     )
     deadline = time.monotonic() + min(wait, ctx.settings.long_poll_cap)
     while True:

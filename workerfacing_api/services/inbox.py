@@ -69,6 +69,7 @@ def submit_job(session: Session, submitted: SubmittedJob, now: dt.datetime) -> b
         "gpu_mem": hardware.gpu_mem,
         "gpu_model": hardware.gpu_model,
         "gpu_archi": hardware.gpu_archi,
+        "gpus": submitted.job.handler.gpus,
         "status": JobStatus.queued.value,
     }
     if not _insert_if_new(session, values, now):

@@ -14,7 +14,10 @@ Matching (a job's requirement that is NULL matches anything):
   `older_than` (so a costly cloud worker can give local workers a head start);
   never the jobs pinned to the other environment (DECODE's rule);
 - groups: a job without a group is for everyone; a job with a group only for
-  workers that list that group.
+  workers that list that group;
+- GPU count (labcloud): a worker that says how many GPUs it has free (`gpus`)
+  gets only jobs needing no more; one that does not say (DECODE's worker) is
+  not filtered on it.
 
 Order: jobs of one of the worker's groups first, then priority (high first),
 then jobs this worker has not tried yet (a requeued job goes to someone else
@@ -29,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, or_, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, or_, select, true
 from sqlalchemy.orm import Session
 
 from shared.jobs.specs import Environment
@@ -51,6 +54,7 @@ class WorkerOffer:
     gpu_archi: str | None = None
     groups: tuple[str, ...] = ()
     older_than: float = 0.0  # seconds an "any" job must wait before this worker gets it
+    gpus: int | None = None  # free GPUs; None = not stated
 
 
 class JobLike(Protocol):
@@ -65,6 +69,7 @@ class JobLike(Protocol):
     gpu_mem: int | None
     gpu_model: str | None
     gpu_archi: str | None
+    gpus: int
     created_at: dt.datetime
     tried_workers: list[str]
     status: str
@@ -91,6 +96,7 @@ def matches(job: JobLike, offer: WorkerOffer, now: dt.datetime) -> bool:
         and _at_most(job.gpu_mem, offer.gpu_mem)
         and (job.gpu_model is None or job.gpu_model == offer.gpu_model)
         and (job.gpu_archi is None or job.gpu_archi == offer.gpu_archi)
+        and (offer.gpus is None or job.gpus <= offer.gpus)
     )
 
 
@@ -136,6 +142,7 @@ def match_clause(offer: WorkerOffer, now: dt.datetime) -> ColumnElement[bool]:
         at_most(q.gpu_mem, offer.gpu_mem),
         equal_if_set(q.gpu_model, offer.gpu_model),
         equal_if_set(q.gpu_archi, offer.gpu_archi),
+        true() if offer.gpus is None else q.gpus <= offer.gpus,
     )
 
 

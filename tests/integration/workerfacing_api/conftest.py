@@ -74,6 +74,7 @@ def job_payload(
     hardware: dict[str, Any] | None = None,
     files_down: dict[str, str] | None = None,
     user: str = "alice",
+    gpus: int = 0,
 ) -> dict[str, Any]:
     """A SubmittedJob as the user API sends it."""
     spec = SubmittedJob(
@@ -82,7 +83,8 @@ def job_payload(
             handler=HandlerSpecs(image_url="busybox:latest", image_name="demo",
                                  image_version="v1", entrypoint="run",
                                  files_down=files_down or {},
-                                 files_up={"output": "output", "log": "log"}),  # type: ignore[dict-item]
+                                 files_up={"output": "output", "log": "log"},
+                                 gpus=gpus),  # type: ignore[dict-item]
             meta=MetaSpecs(job_id=job_id, date_created=utcnow()),
             hardware=HardwareSpecs(**(hardware or {})),
         ),

@@ -164,3 +164,12 @@ def test_without_wait_the_answer_is_immediate(api: WorkerAPI) -> None:
     start = time.monotonic()
     assert api.pull(api.headers()) == {}
     assert time.monotonic() - start < 0.9
+
+
+def test_gpu_count_is_matched_when_the_worker_states_it(api: WorkerAPI) -> None:
+    api.submit(1, gpus=1)
+    worker = api.headers()
+    assert api.pull(worker, gpus=0) == {}  # labcloud worker without a free GPU
+    assert list(api.pull(worker, gpus=1)) == [1]
+    api.submit(2, gpus=2)
+    assert list(api.pull(worker)) == [2]  # DECODE's worker does not say: not filtered

@@ -177,7 +177,8 @@ def test_worker_id_is_constant_per_client(fake, tmp_path):
 def test_fetch_jobs_sends_hardware_groups_and_wait(fake):
     url, state = fake
     capacity = Capacity(
-        cpu_cores=3, memory_mb=1234, gpu_model="RTX 3090", gpu_archi="ampere", gpu_mem_mb=24000
+        cpu_cores=3, memory_mb=1234, gpu_model="RTX 3090", gpu_archi="ampere", gpu_mem_mb=24000,
+        gpus=1,
     )
     with _client(url) as client:
         assert client.fetch_jobs(capacity, groups=["lab-a", "lab-b"], older_than=5, wait=2) == {}
@@ -186,6 +187,7 @@ def test_fetch_jobs_sends_hardware_groups_and_wait(fake):
         "memory": ["1234"],
         "cpu_cores": ["3"],
         "gpu_mem": ["24000"],
+        "gpus": ["1"],
         "limit": ["1"],
         "older_than": ["5"],
         "gpu_model": ["RTX 3090"],

@@ -137,16 +137,16 @@ def _machine() -> Machine:
 
 def test_budget_reserves_and_frees():
     res = Resources(_machine(), max_jobs=10)
-    assert res.capacity() == Capacity(4, 8000, "A100", "ampere", 80000)
+    assert res.capacity() == Capacity(4, 8000, "A100", "ampere", 80000, gpus=2)
     a = res.try_reserve(Needs(cpu_cores=2, memory_mb=5000))
-    assert a is not None and res.capacity() == Capacity(2, 3000, "A100", "ampere", 80000)
+    assert a is not None and res.capacity() == Capacity(2, 3000, "A100", "ampere", 80000, gpus=2)
     assert res.try_reserve(Needs(cpu_cores=1, memory_mb=4000)) is None  # memory short
     b = res.try_reserve(Needs(cpu_cores=2, memory_mb=3000))
     assert b is not None and res.capacity() is None  # no core left
     res.release(a)
-    assert res.capacity() == Capacity(2, 5000, "A100", "ampere", 80000)
+    assert res.capacity() == Capacity(2, 5000, "A100", "ampere", 80000, gpus=2)
     res.release(b)
-    assert res.capacity() == Capacity(4, 8000, "A100", "ampere", 80000)
+    assert res.capacity() == Capacity(4, 8000, "A100", "ampere", 80000, gpus=2)
     assert res.running == 0
 
 
@@ -157,9 +157,9 @@ def test_budget_hands_out_matching_gpus_smallest_first():
     assert res.try_reserve(Needs(gpus=1, gpu_model="T4")) is None
     big = res.try_reserve(Needs(gpus=1, gpu_mem_mb=40000))
     assert big is not None and big.gpu_indices == (1,)
-    assert res.capacity() == Capacity(2, 8000, None, None, 0)  # no GPU left to advertise
+    assert res.capacity() == Capacity(2, 8000, None, None, 0, gpus=0)  # no GPU left to advertise
     res.release(small)
-    assert res.capacity() == Capacity(3, 8000, "T4", "turing", 15000)
+    assert res.capacity() == Capacity(3, 8000, "T4", "turing", 15000, gpus=1)
 
 
 def test_budget_job_slots():

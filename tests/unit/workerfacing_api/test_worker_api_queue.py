@@ -28,7 +28,7 @@ NOW = dt.datetime(2030, 1, 1, 12, 0, 0)
 def job(id: int = 1, **columns: Any) -> QueuedJob:
     values: dict[str, Any] = dict(
         id=id, job_id=id, spec={}, paths_upload={}, environment="any", group=None, priority=5,
-        cpu_cores=None, memory=None, gpu_mem=None, gpu_model=None, gpu_archi=None,
+        cpu_cores=None, memory=None, gpu_mem=None, gpu_model=None, gpu_archi=None, gpus=0,
         status="queued", attempt=0, created_at=NOW - dt.timedelta(seconds=10), updated_at=NOW,
         tried_workers=[],
     )
@@ -120,7 +120,7 @@ def job_grid() -> list[QueuedJob]:
     for n, (env, group, cpu, mem, gmem, model, archi, prio) in enumerate(combos, start=1):
         rows.append(job(
             n, environment=env, group=group, cpu_cores=cpu, memory=mem, gpu_mem=gmem,
-            gpu_model=model, gpu_archi=archi, priority=prio,
+            gpu_model=model, gpu_archi=archi, priority=prio, gpus=n % 3,
             created_at=NOW - dt.timedelta(seconds=(n * 7919) % 300),
             tried_workers=["w"] if n % 5 == 0 else (["x_y%z\"q"] if n % 7 == 0 else []),
             status="queued" if n % 11 else "running",
@@ -135,6 +135,8 @@ OFFERS = [
           groups=("g",)),
     offer(worker_id="x_y%z\"q", gpu_model="A100", older_than=1000),
     offer(cpu_cores=0, memory=0, gpu_mem=0),
+    offer(gpus=0),
+    offer(cpu_cores=8, memory=9000, gpus=1, groups=("g",)),
 ]
 
 
