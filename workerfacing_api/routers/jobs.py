@@ -42,28 +42,44 @@ async def pull_jobs(
     memory: Annotated[int, Query(ge=0, description="MB")],
     cpu_cores: Annotated[int, Query(ge=0)] = 1,
     gpu_mem: Annotated[int | None, Query(ge=0, description="MB")] = None,
-    gpu_memory: Annotated[int | None, Query(ge=0, description="DECODE's worker's "
-                                                               "spelling of gpu_mem")] = None,
+    gpu_memory: Annotated[
+        int | None, Query(ge=0, description="DECODE's worker's spelling of gpu_mem")
+    ] = None,
     gpu_model: str | None = None,
     gpu_archi: str | None = None,
     groups: Annotated[list[str] | None, Query()] = None,
-    gpus: Annotated[int | None, Query(ge=0, description="labcloud: GPUs free on the worker; "
-                                                        "jobs needing more are not offered")] = None,
+    gpus: Annotated[
+        int | None,
+        Query(
+            ge=0, description="labcloud: GPUs free on the worker; jobs needing more are not offered"
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1,
-    older_than: Annotated[float, Query(ge=0, description="seconds a job of environment "
-                                                         "'any' must have waited")] = 0,
-    wait: Annotated[float, Query(ge=0, description="labcloud: seconds to wait for work "
-                                                   "(long poll), capped by the server")] = 0,
+    older_than: Annotated[
+        float, Query(ge=0, description="seconds a job of environment 'any' must have waited")
+    ] = 0,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0, description="labcloud: seconds to wait for work (long poll), capped by the server"
+        ),
+    ] = 0,
 ) -> dict[int, dict[str, Any]]:
     """Lease up to `limit` jobs this worker can run: `{job_id: JobSpecs}`, possibly empty.
 
     Async only to wait without holding a thread: each claim runs in the thread pool.
     """
     offer = queue.WorkerOffer(
-        worker_id=worker.id, environment=worker.environment, memory=memory,
-        cpu_cores=cpu_cores, gpu_mem=gpu_mem if gpu_mem is not None else (gpu_memory or 0),
-        gpu_model=gpu_model, gpu_archi=gpu_archi, groups=tuple(groups or ()),
-        older_than=older_than, gpus=gpus,
+        worker_id=worker.id,
+        environment=worker.environment,
+        memory=memory,
+        cpu_cores=cpu_cores,
+        gpu_mem=gpu_mem if gpu_mem is not None else (gpu_memory or 0),
+        gpu_model=gpu_model,
+        gpu_archi=gpu_archi,
+        groups=tuple(groups or ()),
+        older_than=older_than,
+        gpus=gpus,
     )
     deadline = time.monotonic() + min(wait, ctx.settings.long_poll_cap)
     while True:
@@ -80,9 +96,14 @@ def get_job_status(job_id: int, _worker: WorkerDep, session: SessionDep) -> JobS
     return JobStatus(leases.get_job(session, job_id).status)
 
 
-@router.put("/jobs/{job_id}/status", status_code=http.HTTP_204_NO_CONTENT,
-            responses={404: {"description": "not (any longer) yours: stop the job"},
-                       409: {"description": "the state machine refuses this move"}})
+@router.put(
+    "/jobs/{job_id}/status",
+    status_code=http.HTTP_204_NO_CONTENT,
+    responses={
+        404: {"description": "not (any longer) yours: stop the job"},
+        409: {"description": "the state machine refuses this move"},
+    },
+)
 def put_job_status(
     job_id: int,
     ctx: ContextDep,
@@ -93,13 +114,23 @@ def put_job_status(
     """Report the job's status; the same status again is a heartbeat. Either extends the
     lease. 404 means the job was cancelled, deleted or given to another worker."""
     with write_session(ctx.sessions) as session:
-        leases.update_status(session, job_id, worker.id, status, runtime_details,
-                             lease_timeout=ctx.settings.lease_timeout, now=utcnow())
+        leases.update_status(
+            session,
+            job_id,
+            worker.id,
+            status,
+            runtime_details,
+            lease_timeout=ctx.settings.lease_timeout,
+            now=utcnow(),
+        )
     return Response(status_code=http.HTTP_204_NO_CONTENT)
 
 
-@router.post("/jobs/{job_id}/release", status_code=http.HTTP_204_NO_CONTENT,
-             responses={404: {"description": "not (any longer) yours"}})
+@router.post(
+    "/jobs/{job_id}/release",
+    status_code=http.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "not (any longer) yours"}},
+)
 def release_job(job_id: int, ctx: ContextDep, worker: WorkerDep) -> Response:
     """labcloud: give a held job back (the worker is shutting down); it is queued again
     at once for another worker instead of after the lease timeout."""
