@@ -39,6 +39,7 @@ console = Console(stderr=True)
 PACKAGED_CONFIG = Path(__file__).with_name("application_config.yaml")
 DEMO_USER = "demo@labcloud.local"
 WORKER_USER = "local-worker"
+STOP_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -162,9 +163,13 @@ async def _serve(
     await stop.wait()
     console.print("[bold]stopping…[/bold]")
     await asyncio.to_thread(on_stop)
+    # The worker hands its jobs back through the worker API: let it finish before
+    # the servers go away.
+    if helpers:
+        await asyncio.wait(helpers, timeout=STOP_TIMEOUT_S)
     for server in servers:
         server.should_exit = True
-    await asyncio.gather(*tasks, *helpers, return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def run_embedded(

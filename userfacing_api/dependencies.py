@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
+from shared.api.auth import bearer_token, check_api_key, require_group, verify
 from shared.app_config import Catalogue
-from shared.auth.api_key import api_key_matches
-from shared.auth.tokens import InvalidToken, Principal
+from shared.auth.tokens import Principal
 from userfacing_api.context import AppContext
 from userfacing_api.services.files import UserFiles
 
@@ -32,28 +32,12 @@ def get_session(ctx: ContextDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def bearer_token(request: Request) -> str:
-    """The token from `Authorization: Bearer …`, or from the cookie `/login` sets."""
-    raw = request.headers.get("authorization") or request.cookies.get("Authorization") or ""
-    scheme, _, token = raw.strip().strip('"').partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return token.strip()
+def _bearer_token(request: Request) -> str:
+    return bearer_token(request, allow_cookie=True)
 
 
-def get_principal(ctx: ContextDep, token: Annotated[str, Depends(bearer_token)]) -> Principal:
-    try:
-        return ctx.verifier.verify(token)
-    except InvalidToken as exc:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            f"invalid token: {exc}",
-            headers={"WWW-Authenticate": "Bearer"},
-        ) from None
+def get_principal(ctx: ContextDep, token: Annotated[str, Depends(_bearer_token)]) -> Principal:
+    return verify(ctx.verifier, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -61,9 +45,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 def get_current_user(principal: PrincipalDep) -> Principal:
     """A caller in the `users` group (files and jobs need it)."""
-    if not principal.in_group(USERS_GROUP):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "not a member of the 'users' group")
-    return principal
+    return require_group(principal, USERS_GROUP)
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
@@ -88,11 +70,4 @@ CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
 
 def require_api_key(ctx: ContextDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
     """Internal endpoints: the key the two APIs share, compared in constant time."""
-    if not api_key_matches(x_api_key, ctx.settings.api_key):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unauthorized")
-
-
-def require_local_auth(ctx: ContextDep) -> AppContext:
-    if ctx.local_tokens is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "local accounts are not enabled (AUTH=0)")
-    return ctx
+    check_api_key(x_api_key, ctx.settings.api_key)

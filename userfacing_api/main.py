@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from shared import db
+from shared.api.errors import register_error_handlers
 from shared.app_config import CatalogueFile, InvalidCatalogue
 from shared.auth import make_local_tokens, make_verifier
 from shared.background import BackgroundTasks, Periodic
@@ -20,7 +21,6 @@ from shared.transport.base import JobTransport
 from shared.transport.http import HttpTransport
 from shared.wakeup import Wakeup
 from userfacing_api.context import AppContext
-from userfacing_api.errors import register_error_handlers
 from userfacing_api.pollers.notifier import notify_once
 from userfacing_api.pollers.outbox_relay import relay_once
 from userfacing_api.routers import accounts, files, internal, jobs, users

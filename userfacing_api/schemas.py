@@ -23,6 +23,10 @@ class UserPublic(BaseModel):
     groups: list[str]
 
 
+class Preferences(BaseModel):
+    notify_email: bool = True
+
+
 class TokenResponse(BaseModel):
     id_token: str
     expires_in: int

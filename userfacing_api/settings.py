@@ -93,8 +93,13 @@ class UserAPISettings(BaseSettings):
             raise ValueError(
                 f"INTERNAL_API_KEY_SECRET must be set to at least {MIN_API_KEY_LENGTH} characters"
             )
-        if self.filesystem == "s3" and not self.s3_bucket:
-            raise ValueError("S3_BUCKET is required when FILESYSTEM=s3")
+        if self.filesystem == "s3":
+            raise ValueError("FILESYSTEM=s3 is not available in this version; use local")
+        if "*" in self.cors_origins:
+            raise ValueError(
+                "FRONTEND_URL must name the frontend's origin(s): '*' together with "
+                "credentials would let any web site read users' files"
+            )
         if self.email_sender_service == "mailjet" and not (
             self.email_sender_address and self.email_sender_api_key and self.email_sender_secret_key
         ):

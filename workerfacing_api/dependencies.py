@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
-from shared.auth.api_key import api_key_matches
-from shared.auth.tokens import InvalidToken, Principal
+from shared.api.auth import bearer_token, check_api_key, require_group, verify
+from shared.auth.tokens import Principal
 from shared.jobs.specs import Environment
 from workerfacing_api.context import AppContext
 
@@ -36,21 +36,8 @@ def get_session(ctx: ContextDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def bearer_token(request: Request) -> str:
-    """The token from `Authorization: Bearer …`."""
-    scheme, _, token = (request.headers.get("authorization") or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
-    return token.strip()
-
-
 def get_principal(ctx: ContextDep, token: Annotated[str, Depends(bearer_token)]) -> Principal:
-    try:
-        return ctx.verifier.verify(token)
-    except InvalidToken as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid token: {exc}",
-                            headers={"WWW-Authenticate": "Bearer"}) from None
+    return verify(ctx.verifier, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -63,13 +50,26 @@ class Worker:
     id: str
     username: str
     environment: Environment
+    attempt: int | None = None  # the lease this call is about (X-Labcloud-Attempt), if stated
 
 
 def get_worker(
     principal: PrincipalDep,
-    x_worker_id: Annotated[str | None, Header(description="labcloud: one id per worker "
-                                                           "process, to tell apart processes "
-                                                           "sharing an account")] = None,
+    x_worker_id: Annotated[
+        str | None,
+        Header(
+            description="labcloud: one id per worker "
+            "process, to tell apart processes "
+            "sharing an account"
+        ),
+    ] = None,
+    x_labcloud_attempt: Annotated[
+        int | None,
+        Header(
+            ge=1,
+            description="labcloud: the attempt (lease) this call is about; a stale one gets 404",
+        ),
+    ] = None,
 ) -> Worker:
     """A caller in the `workers` group.
 
@@ -77,24 +77,26 @@ def get_worker(
     sent. Not per token: DECODE's worker logs in again mid-job and would lose
     its own lease if a new token meant a new worker.
     """
-    if not principal.in_group(WORKERS_GROUP):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "not a member of the 'workers' group")
+    require_group(principal, WORKERS_GROUP)
     worker_id = principal.username
     if x_worker_id is not None:
         if not _WORKER_ID.fullmatch(x_worker_id):
-            raise HTTPException(status.HTTP_400_BAD_REQUEST,
-                                "X-Worker-Id: 1 to 128 letters, digits or ._:@+-")
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, "X-Worker-Id: 1 to 128 letters, digits or ._:@+-"
+            )
         worker_id = f"{principal.username}/{x_worker_id}"
     environment = Environment.cloud if principal.in_group(CLOUD_GROUP) else Environment.local
-    return Worker(id=worker_id, username=principal.username, environment=environment)
+    return Worker(
+        id=worker_id,
+        username=principal.username,
+        environment=environment,
+        attempt=x_labcloud_attempt,
+    )
 
 
 WorkerDep = Annotated[Worker, Depends(get_worker)]
 
 
-def require_api_key(
-    ctx: ContextDep, x_api_key: Annotated[str | None, Header()] = None
-) -> None:
+def require_api_key(ctx: ContextDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
     """Internal endpoints: the key the two APIs share, compared in constant time."""
-    if not api_key_matches(x_api_key, ctx.settings.api_key):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unauthorized")
+    check_api_key(x_api_key, ctx.settings.api_key)

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import FastAPI
 
 from shared import db
+from shared.api.errors import register_error_handlers
 from shared.auth import make_verifier
 from shared.settings import SettingsError
 from shared.storage import make_storage
 from shared.wakeup import Wakeup
 from workerfacing_api.context import AppContext, watch_commits
-from workerfacing_api.errors import register_error_handlers
 from workerfacing_api.pollers import relay, sweeper
 from workerfacing_api.routers import access, files, internal, jobs
 from workerfacing_api.services import inbox
@@ -58,8 +58,9 @@ def build_context(settings: WorkerAPISettings) -> AppContext:
     )
 
 
-async def _forever(name: str, one_round: Callable[[], object],
-                   pause: Callable[[], Awaitable[object]]) -> None:
+async def _forever(
+    name: str, one_round: Callable[[], object], pause: Callable[[], Awaitable[object]]
+) -> None:
     """Run `one_round` in a thread, then `pause`, until cancelled; a failing round is
     logged and the loop goes on."""
     while True:
@@ -74,22 +75,27 @@ def _background_tasks(ctx: AppContext) -> tuple[list[asyncio.Task[None]], Callab
     s = ctx.settings
     client = relay.make_client(s.userfacing_api_url, s.api_key)
     tasks = [
-        asyncio.create_task(_forever(
-            "lease sweeper",
-            functools.partial(sweeper.run_once, ctx.sessions, max_retries=s.max_retries),
-            functools.partial(asyncio.sleep, s.sweeper_period),
-        )),
-        asyncio.create_task(_forever(
-            "status relay",
-            functools.partial(relay.run_once, ctx.sessions, client),
-            functools.partial(ctx.relay_wakeup.wait, s.status_relay_period),
-        )),
+        asyncio.create_task(
+            _forever(
+                "lease sweeper",
+                functools.partial(sweeper.run_once, ctx.sessions, max_retries=s.max_retries),
+                functools.partial(asyncio.sleep, s.sweeper_period),
+            )
+        ),
+        asyncio.create_task(
+            _forever(
+                "status relay",
+                functools.partial(relay.run_once, ctx.sessions, client),
+                functools.partial(ctx.relay_wakeup.wait, s.status_relay_period),
+            )
+        ),
     ]
     return tasks, client.close
 
 
-def create_app(settings: WorkerAPISettings | None = None, *,
-               run_background: bool = True) -> FastAPI:
+def create_app(
+    settings: WorkerAPISettings | None = None, *, run_background: bool = True
+) -> FastAPI:
     """The worker API for `settings` (read from the environment when omitted).
 
     With `run_background`, the lease sweeper and the status relay run as asyncio

@@ -70,8 +70,10 @@ class WorkerAPISettings(BaseSettings):
         f"{DEFAULT_LONG_POLL_CAP} s. Workers that do not pass `wait` are answered at once.",
     )
     status_relay_period: float = Field(
-        default=5, gt=0, description="seconds between status-outbox rounds (it is also woken "
-        "at once when a status change is committed)"
+        default=5,
+        gt=0,
+        description="seconds between status-outbox rounds (it is also woken "
+        "at once when a status change is committed)",
     )
     presigned_url_expiry: int = Field(default=600, ge=1, description="seconds (S3)")
 
@@ -96,8 +98,12 @@ class WorkerAPISettings(BaseSettings):
             )
         if self.filesystem == "s3" and not self.s3_bucket:
             raise ValueError("S3_BUCKET is required when FILESYSTEM=s3")
-        for name in ("database_secret", "internal_api_key_secret", "cognito_secret",
-                     "auth_token_secret"):
+        for name in (
+            "database_secret",
+            "internal_api_key_secret",
+            "cognito_secret",
+            "auth_token_secret",
+        ):
             reject_aws_secret_arn(name.upper(), self._secret(getattr(self, name)))
         database_url(self.database_url, self._secret(self.database_secret))
         return self

@@ -26,9 +26,12 @@ class AuthSettings(Protocol):
 
 def make_local_tokens(settings: AuthSettings, lifetime_s: int = 3600) -> LocalTokens:
     assert settings.auth_token_secret is not None
-    return LocalTokens(settings.auth_token_secret.get_secret_value(),
-                       issuer=settings.auth_token_issuer, audience=settings.auth_token_audience,
-                       lifetime_s=lifetime_s)
+    return LocalTokens(
+        settings.auth_token_secret.get_secret_value(),
+        issuer=settings.auth_token_issuer,
+        audience=settings.auth_token_audience,
+        lifetime_s=lifetime_s,
+    )
 
 
 def make_verifier(settings: AuthSettings) -> TokenVerifier:
@@ -36,5 +39,9 @@ def make_verifier(settings: AuthSettings) -> TokenVerifier:
     if settings.auth:
         return make_local_tokens(settings)
     assert settings.cognito_region and settings.cognito_user_pool_id and settings.cognito_client_id
-    return CognitoVerifier(settings.cognito_region, settings.cognito_user_pool_id,
-                           settings.cognito_client_id, settings.cognito_jwks_url)
+    return CognitoVerifier(
+        settings.cognito_region,
+        settings.cognito_user_pool_id,
+        settings.cognito_client_id,
+        settings.cognito_jwks_url,
+    )

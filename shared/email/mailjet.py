@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailjet_rest import ApiRateLimitError, AuthorizationError, Client, ValidationError
+from mailjet_rest import ApiRateLimitError, Client, MailjetAuthError, ValidationError
 
 from shared.email.base import EmailError, RetryLater
 
@@ -28,7 +28,7 @@ class MailjetEmailSender:
             response = self._client.send.create(data={"Messages": [message]})
         except ApiRateLimitError as exc:
             raise RetryLater("mailjet rate limit (429)", after_s=30.0) from exc
-        except (AuthorizationError, ValidationError) as exc:
+        except (MailjetAuthError, ValidationError) as exc:
             raise EmailError(f"mailjet refused the email: {type(exc).__name__}") from exc
         except Exception as exc:  # connection errors and outages: the service may come back
             raise RetryLater(f"mailjet unreachable: {type(exc).__name__}") from exc

@@ -51,6 +51,7 @@ class Platform:
             f"{self.user_url}/user",
             params={"groups": "workers"},
             data={"username": name, "password": PASSWORD},
+            headers={"x-api-key": self.env["INTERNAL_API_KEY_SECRET"]},
         )
         env = {
             **self.env,

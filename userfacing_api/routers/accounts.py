@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
+from shared.auth.api_key import api_key_matches
 from userfacing_api.dependencies import ContextDep, SessionDep
 from userfacing_api.schemas import TokenResponse, UserGroup, UserPublic
 from userfacing_api.services import accounts
@@ -29,9 +30,20 @@ def register_user(
     ctx: ContextDep,
     session: SessionDep,
     groups: Annotated[list[UserGroup] | None, Query()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
 ) -> UserPublic:
-    """Create an account (form fields `username`, `password`) and its predefined folders."""
+    """Create an account (form fields `username`, `password`) and its predefined folders.
+
+    Anyone may create a `users` account; `workers` and `cloud` accounts can lease
+    every user's jobs, so they need the internal API key (header `x-api-key`)."""
     chosen = [g.value for g in (groups or [UserGroup.users])]
+    if set(chosen) - {UserGroup.users.value} and not api_key_matches(
+        x_api_key, ctx.settings.api_key
+    ):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "worker and cloud accounts need the internal API key (x-api-key)",
+        )
     user = accounts.register(
         session, form.username, form.password, chosen, ctx.settings.password_min_length
     )

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request, Response, UploadFile, status
 from fastapi.params import Query
 from fastapi.responses import StreamingResponse
 
+from shared.api.errors import NotFound
 from userfacing_api.dependencies import UserFilesDep
 from userfacing_api.schemas import FileHTTPRequest, FileInfo, FileRename, UploadFileType
-from userfacing_api.services.errors import NotFound
 
 router = APIRouter(tags=["Files"])
 

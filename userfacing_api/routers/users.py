@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
-from userfacing_api.dependencies import ContextDep, CurrentUser, PrincipalDep, SessionDep
-from userfacing_api.schemas import UserPublic
+from userfacing_api.dependencies import ContextDep, CurrentUser, SessionDep
+from userfacing_api.schemas import Preferences, UserPublic
 from userfacing_api.services import preferences
 
 router = APIRouter(tags=["Authentication"])
@@ -35,12 +34,8 @@ def access_info(ctx: ContextDep) -> dict[str, Any]:
 
 
 @router.get("/user", response_model=UserPublic)
-def describe_current_user(principal: PrincipalDep) -> UserPublic:
-    return UserPublic(email=principal.email, groups=list(principal.groups))
-
-
-class Preferences(BaseModel):
-    notify_email: bool = True
+def describe_current_user(user: CurrentUser) -> UserPublic:
+    return UserPublic(email=user.email, groups=list(user.groups))
 
 
 @router.get("/user/preferences", response_model=Preferences, tags=["Notifications"])

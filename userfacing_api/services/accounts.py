@@ -10,8 +10,8 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.api.errors import BadRequest, Conflict, NotFound
 from userfacing_api.db.models import User
-from userfacing_api.services.errors import BadRequest, Conflict, NotFound
 
 _hasher = PasswordHasher()
 # A user id becomes a folder name: keep it to characters that are safe everywhere.

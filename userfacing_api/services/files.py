@@ -13,11 +13,11 @@ from typing import BinaryIO
 
 import humanize
 
+from shared.api.errors import BadRequest, Conflict, NotAllowed, NotFound
 from shared.storage.base import Entry, Storage
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
 from shared.storage.zipstream import stream_zip
 from userfacing_api.schemas import FileInfo, FileType
-from userfacing_api.services.errors import BadRequest, Conflict, NotAllowed, NotFound
 
 PREDEFINED = ("config", "data", "artifact", "output", "log")
 

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.api.errors import BadRequest, Conflict, InvalidField, NotFound
 from shared.app_config import INPUT_FOLDERS, Catalogue, Entrypoint
 from shared.jobs.specs import (
     AppSpecs,
@@ -26,7 +27,6 @@ from shared.jobs.states import JobStatus
 from shared.storage.paths import UnsafePath, clean_relpath, join
 from userfacing_api.db.models import Job, OutboxMessage
 from userfacing_api.schemas import JobCreate, JobPublic, PathsOut
-from userfacing_api.services.errors import BadRequest, Conflict, InvalidField, NotFound
 from userfacing_api.services.files import UserFiles
 
 OUTPUT_KINDS = ("output", "log", "artifact")

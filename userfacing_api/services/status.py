@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shared.api.errors import NotFound
 from shared.jobs.states import IllegalTransition, JobStatus, requeue, transition
 from userfacing_api.db.models import (
     Job,
@@ -22,11 +23,20 @@ from userfacing_api.db.models import (
     UserPreference,
     utcnow,
 )
-from userfacing_api.services.errors import NotFound
 from userfacing_api.services.notifications import compose_job_email
 
 log = logging.getLogger(__name__)
 MAX_DETAILS = 64_000  # runtime_details grows with each report; keep its tail
+# Statuses that mean a worker has the job: the first of them sets date_started.
+STARTED = frozenset(
+    {
+        JobStatus.pulled,
+        JobStatus.preprocessing,
+        JobStatus.running,
+        JobStatus.postprocessing,
+        JobStatus.finished,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,8 @@ def apply_status_update(
     current = JobStatus(job.status)
     if status is JobStatus.queued and current is JobStatus.queued:
         return _confirm_queued(session, job_id, runtime_details)
+    if status is current and current.is_terminal and runtime_details:
+        return _add_late_details(session, job, runtime_details)
     try:
         # `queued` on a live job is the worker API's lease sweeper giving it another try.
         new = requeue(current) if status is JobStatus.queued else transition(current, status)
@@ -66,13 +78,9 @@ def apply_status_update(
     now = utcnow()
     job.status = new.value
     job.status_changed_at = now
-    if job.date_started is None and new is not JobStatus.queued:
+    if job.date_started is None and new in STARTED:
         job.date_started = now
-    if runtime_details:
-        text = (
-            f"{job.runtime_details}\n{runtime_details}" if job.runtime_details else runtime_details
-        )
-        job.runtime_details = text[-MAX_DETAILS:]
+    _append_details(job, runtime_details)
     session.add(
         StatusEvent(job_id=job_id, status=new.value, runtime_details=runtime_details, applied=True)
     )
@@ -81,6 +89,29 @@ def apply_status_update(
         _record_notification_due(session, job)
     session.commit()
     return StatusOutcome(True, new)
+
+
+def _append_details(job: Job, details: str | None) -> None:
+    if details:
+        text = f"{job.runtime_details}\n{details}" if job.runtime_details else details
+        job.runtime_details = text[-MAX_DETAILS:]
+
+
+def _add_late_details(session: Session, job: Job, details: str) -> StatusOutcome:
+    """A worker repeating the final status with more details (DECODE's worker sends
+    `error` again with the log tail after uploading): keep the details, nothing else."""
+    _append_details(job, details)
+    session.add(
+        StatusEvent(
+            job_id=job.id,
+            status=job.status,
+            runtime_details=details,
+            applied=False,
+            note="details added to an ended job",
+        )
+    )
+    session.commit()
+    return StatusOutcome(False, JobStatus(job.status), "details added to an ended job")
 
 
 def _confirm_queued(session: Session, job_id: int, details: str | None) -> StatusOutcome:

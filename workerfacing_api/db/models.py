@@ -52,6 +52,8 @@ class QueuedJob(Base):
     # GPUs the entrypoint needs (labcloud); matched only against workers that say how many
     # they have free, so DECODE's worker (which does not) is offered jobs as before.
     gpus: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The runner the entrypoint needs; DECODE's worker runs only docker images.
+    runner: Mapped[str] = mapped_column(String(32), default="docker", server_default="docker")
     status: Mapped[str] = mapped_column(String(32))
     attempt: Mapped[int] = mapped_column(Integer, default=0)  # number of the current attempt
     worker_id: Mapped[str | None] = mapped_column(String(400))  # the current holder

@@ -59,19 +59,27 @@ def backoff_seconds(attempts: int) -> float:
 
 def make_client(base_url: str, api_key: str) -> httpx.Client:
     """The HTTP client the relay uses to reach the user API."""
-    return httpx.Client(base_url=base_url.rstrip("/"), headers={HEADER: api_key},
-                        timeout=HTTP_TIMEOUT_S)
+    return httpx.Client(
+        base_url=base_url.rstrip("/"), headers={HEADER: api_key}, timeout=HTTP_TIMEOUT_S
+    )
 
 
-def run_once(sessions: sessionmaker, client: httpx.Client, *, batch: int = 500,
-             now: dt.datetime | None = None) -> RelayReport:
+def run_once(
+    sessions: sessionmaker,
+    client: httpx.Client,
+    *,
+    batch: int = 500,
+    now: dt.datetime | None = None,
+) -> RelayReport:
     """One round: try to deliver the pending events that are due at `now`."""
     now = now or utcnow()
     report = RelayReport()
     with sessions() as session:
         pending = session.scalars(
-            select(StatusOutbox).where(StatusOutbox.delivered_at.is_(None))
-            .order_by(StatusOutbox.id).limit(batch)
+            select(StatusOutbox)
+            .where(StatusOutbox.delivered_at.is_(None))
+            .order_by(StatusOutbox.id)
+            .limit(batch)
         ).all()
     by_job: dict[int, list[StatusOutbox]] = {}
     for event in pending:  # ordered by id, so each job's list is in order too
@@ -93,8 +101,11 @@ def _claim(sessions: sessionmaker, event: StatusOutbox, now: dt.datetime) -> boo
     with write_session(sessions) as session:
         result = session.execute(
             update(StatusOutbox)
-            .where(StatusOutbox.id == event.id, StatusOutbox.delivered_at.is_(None),
-                   StatusOutbox.next_attempt_at == event.next_attempt_at)
+            .where(
+                StatusOutbox.id == event.id,
+                StatusOutbox.delivered_at.is_(None),
+                StatusOutbox.next_attempt_at == event.next_attempt_at,
+            )
             .values(next_attempt_at=now + dt.timedelta(seconds=CLAIM_S))
             .execution_options(synchronize_session=False)
         )
@@ -102,8 +113,11 @@ def _claim(sessions: sessionmaker, event: StatusOutbox, now: dt.datetime) -> boo
 
 
 def _deliver(client: httpx.Client, event: StatusOutbox) -> tuple[Delivery, str | None]:
-    body = {"job_id": event.job_id, "status": event.status,
-            "runtime_details": event.runtime_details}
+    body = {
+        "job_id": event.job_id,
+        "status": event.status,
+        "runtime_details": event.runtime_details,
+    }
     try:
         response = client.put(STATUS_PATH, json=body)
     except httpx.HTTPError as exc:
@@ -123,19 +137,29 @@ def _detail(response: httpx.Response) -> str | None:
     return detail if isinstance(detail, str) else None
 
 
-def _record(sessions: sessionmaker, event: StatusOutbox, outcome: Delivery, error: str | None,
-            now: dt.datetime) -> None:
+def _record(
+    sessions: sessionmaker,
+    event: StatusOutbox,
+    outcome: Delivery,
+    error: str | None,
+    now: dt.datetime,
+) -> None:
     attempts = event.attempts + 1
     with write_session(sessions) as session:
         if outcome is Delivery.failed:
             values: dict[str, object] = {
-                "attempts": attempts, "last_error": (error or "")[:2000],
+                "attempts": attempts,
+                "last_error": (error or "")[:2000],
                 "next_attempt_at": now + dt.timedelta(seconds=backoff_seconds(attempts)),
             }
         else:
             values = {"attempts": attempts, "delivered_at": now, "last_error": error}
-        session.execute(update(StatusOutbox).where(StatusOutbox.id == event.id).values(**values)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(StatusOutbox)
+            .where(StatusOutbox.id == event.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
         if outcome is Delivery.gone:
             # The user deleted the job: stop it here too, if it still runs.
             cancel_job(session, event.job_id, DELETED_BY_USER, now, report=False)

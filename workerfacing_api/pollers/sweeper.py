@@ -14,8 +14,9 @@ from workerfacing_api.services.leases import SweepReport, sweep
 log = logging.getLogger(__name__)
 
 
-def run_once(sessions: sessionmaker, *, max_retries: int,
-             now: dt.datetime | None = None) -> SweepReport:
+def run_once(
+    sessions: sessionmaker, *, max_retries: int, now: dt.datetime | None = None
+) -> SweepReport:
     """One sweep at `now` (default: the current time). Safe to run concurrently."""
     with write_session(sessions) as session:
         report = sweep(session, now or utcnow(), max_retries)

@@ -29,6 +29,8 @@ def access_info(ctx: ContextDep) -> dict[str, Any]:
         }
     }
     if s.auth:
-        info["local"] = {"token_url": f"{s.userfacing_api_url.rstrip('/')}/token",
-                         "issuer": s.auth_token_issuer}
+        info["local"] = {
+            "token_url": f"{s.userfacing_api_url.rstrip('/')}/token",
+            "issuer": s.auth_token_issuer,
+        }
     return info

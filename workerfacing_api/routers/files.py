@@ -14,11 +14,11 @@ from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi import status as http
 from fastapi.responses import StreamingResponse
 
+from shared.api.errors import NotFound
 from shared.jobs.specs import OutputKind
 from workerfacing_api.dependencies import ContextDep, SessionDep, WorkerDep
 from workerfacing_api.schemas import FileHTTPRequest, UploadedFile
 from workerfacing_api.services import files
-from workerfacing_api.services.errors import NotFound
 
 router = APIRouter(tags=["Files"])
 
@@ -35,39 +35,72 @@ def _forwarded_auth(request: Request) -> dict[str, str]:
     return headers
 
 
-@router.post("/jobs/{job_id}/files/url", status_code=http.HTTP_201_CREATED,
-             response_model=FileHTTPRequest, responses={404: {}, 400: {}})
-def upload_request(job_id: int, kind: KindQuery, request: Request, ctx: ContextDep,
-                   worker: WorkerDep, session: SessionDep,
-                   base_path: BasePathQuery = "") -> FileHTTPRequest:
+@router.post(
+    "/jobs/{job_id}/files/url",
+    status_code=http.HTTP_201_CREATED,
+    response_model=FileHTTPRequest,
+    responses={404: {}, 400: {}},
+)
+def upload_request(
+    job_id: int,
+    kind: KindQuery,
+    request: Request,
+    ctx: ContextDep,
+    worker: WorkerDep,
+    session: SessionDep,
+    base_path: BasePathQuery = "",
+) -> FileHTTPRequest:
     """How to upload an output of the job you hold (local storage: the `/upload` URL
     with your credentials; send the file as multipart field `file`)."""
-    files.upload_key(session, ctx.storage, job_id, worker.id, kind, base_path)
+    files.upload_key(
+        session, ctx.storage, job_id, worker.id, kind, base_path, attempt=worker.attempt
+    )
     url = request.url_for("upload_file", job_id=job_id).include_query_params(
-        type=kind.value, base_path=base_path)
+        type=kind.value, base_path=base_path
+    )
     return FileHTTPRequest(method="POST", url=str(url), headers=_forwarded_auth(request))
 
 
-@router.post("/jobs/{job_id}/files/upload", status_code=http.HTTP_201_CREATED,
-             response_model=UploadedFile, responses={404: {}, 400: {}})
-def upload_file(job_id: int, kind: KindQuery, file: UploadFile, ctx: ContextDep,
-                worker: WorkerDep, session: SessionDep,
-                base_path: BasePathQuery = "") -> UploadedFile:
+@router.post(
+    "/jobs/{job_id}/files/upload",
+    status_code=http.HTTP_201_CREATED,
+    response_model=UploadedFile,
+    responses={404: {}, 400: {}},
+)
+def upload_file(
+    job_id: int,
+    kind: KindQuery,
+    file: UploadFile,
+    ctx: ContextDep,
+    worker: WorkerDep,
+    session: SessionDep,
+    base_path: BasePathQuery = "",
+) -> UploadedFile:
     """Store one output file of the job you hold under its `type` folder; the file
     appears only once complete."""
-    key = files.upload_key(session, ctx.storage, job_id, worker.id, kind, base_path,
-                           file.filename or "")
+    key = files.upload_key(
+        session,
+        ctx.storage,
+        job_id,
+        worker.id,
+        kind,
+        base_path,
+        file.filename or "",
+        attempt=worker.attempt,
+    )
     size = ctx.storage.write(key, file.file)
     return UploadedFile(uri=ctx.storage.uri(key), size=size)
 
 
-@router.get("/files/{file_id:path}/url", response_model=FileHTTPRequest,
-            responses={403: {}, 404: {}})
-def download_request(file_id: str, request: Request, ctx: ContextDep, worker: WorkerDep,
-                     session: SessionDep) -> FileHTTPRequest:
+@router.get(
+    "/files/{file_id:path}/url", response_model=FileHTTPRequest, responses={403: {}, 404: {}}
+)
+def download_request(
+    file_id: str, request: Request, ctx: ContextDep, worker: WorkerDep, session: SessionDep
+) -> FileHTTPRequest:
     """How to download an input of a job you hold (local storage: the `/download` URL
     with your credentials)."""
-    key = files.input_key(session, ctx.storage, worker.id, file_id)
+    key = files.input_key(session, ctx.storage, worker.id, file_id, worker.attempt)
     entry = ctx.storage.stat(key)
     if entry is None or entry.is_dir:
         raise NotFound("file not found")
@@ -76,17 +109,24 @@ def download_request(file_id: str, request: Request, ctx: ContextDep, worker: Wo
     return FileHTTPRequest(method="GET", url=url, headers=_forwarded_auth(request))
 
 
-@router.get("/files/{file_id:path}/download", response_class=StreamingResponse,
-            responses={200: {"content": {"application/octet-stream": {}}}, 403: {}, 404: {}})
-def download_file(file_id: str, ctx: ContextDep, worker: WorkerDep,
-                  session: SessionDep) -> StreamingResponse:
+@router.get(
+    "/files/{file_id:path}/download",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}, 403: {}, 404: {}},
+)
+def download_file(
+    file_id: str, ctx: ContextDep, worker: WorkerDep, session: SessionDep
+) -> StreamingResponse:
     """Stream an input file of a job you hold."""
-    key = files.input_key(session, ctx.storage, worker.id, file_id)
+    key = files.input_key(session, ctx.storage, worker.id, file_id, worker.attempt)
     entry = ctx.storage.stat(key)
     if entry is None or entry.is_dir:
         raise NotFound("file not found")
     name = key.rpartition("/")[2]
-    headers = {"Content-Length": str(entry.size),
-               "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
-    return StreamingResponse(ctx.storage.read(key), media_type="application/octet-stream",
-                             headers=headers)
+    headers = {
+        "Content-Length": str(entry.size),
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+    }
+    return StreamingResponse(
+        ctx.storage.read(key), media_type="application/octet-stream", headers=headers
+    )

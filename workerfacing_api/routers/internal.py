@@ -22,8 +22,7 @@ router = APIRouter(tags=["_Internal"], dependencies=[Depends(require_api_key)])
 @router.post("/_jobs", status_code=http.HTTP_201_CREATED, response_model=SubmittedJob)
 def submit_job(job: SubmittedJob, ctx: ContextDep) -> SubmittedJob:
     """Queue a job (idempotent on `job.meta.job_id`: a repeat changes nothing)."""
-    ctx.handle_message(TransportMessage("submit", job.job.meta.job_id,
-                                        job.model_dump(mode="json")))
+    ctx.handle_message(TransportMessage("submit", job.job.meta.job_id, job.model_dump(mode="json")))
     return job
 
 
@@ -38,5 +37,10 @@ def cancel_job(job_id: int, ctx: ContextDep) -> Response:
 def describe_job(job_id: int, session: SessionDep) -> QueuedJobState:
     """The worker side's view of a job, for reconciliation with the user API."""
     job = leases.get_job(session, job_id)
-    return QueuedJobState(job_id=job.job_id, status=JobStatus(job.status), attempt=job.attempt,
-                          worker_id=job.worker_id, terminal_reason=job.terminal_reason)
+    return QueuedJobState(
+        job_id=job.job_id,
+        status=JobStatus(job.status),
+        attempt=job.attempt,
+        worker_id=job.worker_id,
+        terminal_reason=job.terminal_reason,
+    )

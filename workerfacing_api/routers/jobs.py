@@ -32,7 +32,14 @@ RECHECK_S = 1.0  # a long poll looks again at least this often, wakeup or not
 def _claim(ctx: AppContext, offer: queue.WorkerOffer, limit: int) -> dict[int, dict[str, Any]]:
     with write_session(ctx.sessions) as session:
         jobs = queue.claim(session, offer, limit, ctx.settings.lease_timeout, utcnow())
-        return {job.job_id: job.spec["job"] for job in jobs}
+        return {job.job_id: _with_attempt(job.spec["job"], job.attempt) for job in jobs}
+
+
+def _with_attempt(spec: dict[str, Any], attempt: int) -> dict[str, Any]:
+    """The spec with the lease's attempt number in `meta.extra`, for the worker to send
+    back (`X-Labcloud-Attempt`) so that a stale run of the same worker is fenced off."""
+    meta = spec.get("meta", {})
+    return {**spec, "meta": {**meta, "extra": {**meta.get("extra", {}), "attempt": attempt}}}
 
 
 @router.get("/jobs", response_model=dict[int, JobSpecs])
@@ -53,6 +60,10 @@ async def pull_jobs(
         Query(
             ge=0, description="labcloud: GPUs free on the worker; jobs needing more are not offered"
         ),
+    ] = None,
+    runners: Annotated[
+        list[str] | None,
+        Query(description="labcloud: runners this worker can use; default docker only"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1,
     older_than: Annotated[
@@ -80,6 +91,7 @@ async def pull_jobs(
         groups=tuple(groups or ()),
         older_than=older_than,
         gpus=gpus,
+        runners=tuple(runners or ("docker",)),
     )
     deadline = time.monotonic() + min(wait, ctx.settings.long_poll_cap)
     while True:
@@ -122,6 +134,7 @@ def put_job_status(
             runtime_details,
             lease_timeout=ctx.settings.lease_timeout,
             now=utcnow(),
+            attempt=worker.attempt,
         )
     return Response(status_code=http.HTTP_204_NO_CONTENT)
 
@@ -135,5 +148,5 @@ def release_job(job_id: int, ctx: ContextDep, worker: WorkerDep) -> Response:
     """labcloud: give a held job back (the worker is shutting down); it is queued again
     at once for another worker instead of after the lease timeout."""
     with write_session(ctx.sessions) as session:
-        leases.release(session, job_id, worker.id, utcnow())
+        leases.release(session, job_id, worker.id, utcnow(), worker.attempt)
     return Response(status_code=http.HTTP_204_NO_CONTENT)

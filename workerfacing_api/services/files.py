@@ -13,11 +13,11 @@ from urllib.parse import unquote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared.api.errors import BadRequest, Forbidden, NotFound
 from shared.jobs.specs import OutputKind
 from shared.storage.base import Storage
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
 from workerfacing_api.db.models import QueuedJob
-from workerfacing_api.services.errors import BadRequest, Forbidden, NotFound
 from workerfacing_api.services.leases import LEASED_VALUES, held_job
 
 # `scheme:/key` or `scheme:///key`: what `scheme://key` becomes when a proxy or
@@ -41,7 +41,9 @@ def normalize_uri(raw: str) -> str:
     return f"{match['scheme']}://{match['rest']}"
 
 
-def input_key(session: Session, storage: Storage, worker_id: str, raw_uri: str) -> str:
+def input_key(
+    session: Session, storage: Storage, worker_id: str, raw_uri: str, attempt: int | None = None
+) -> str:
     """The storage key of an input file of a job `worker_id` holds.
 
     Forbidden if no job held by this worker lists the URI among its inputs;
@@ -49,11 +51,14 @@ def input_key(session: Session, storage: Storage, worker_id: str, raw_uri: str) 
     """
     uri = normalize_uri(raw_uri)
     held = session.scalars(
-        select(QueuedJob).where(QueuedJob.worker_id == worker_id,
-                                QueuedJob.status.in_(LEASED_VALUES))
+        select(QueuedJob).where(
+            QueuedJob.worker_id == worker_id, QueuedJob.status.in_(LEASED_VALUES)
+        )
     )
     for job in held:
         files_down = job.spec.get("job", {}).get("handler", {}).get("files_down", {})
+        if attempt is not None and job.attempt != attempt:
+            continue
         if any(normalize_uri(v) == uri for v in files_down.values()):
             try:
                 return storage.key_for_uri(uri)
@@ -70,13 +75,14 @@ def upload_key(
     kind: OutputKind,
     base_path: str,
     filename: str | None = None,
+    attempt: int | None = None,
 ) -> str:
     """Where an upload of `filename` into `base_path` of job `job_id`'s `kind` folder goes.
 
     Without `filename`, checks the target folder only (for `/files/url`).
     NotFound unless `worker_id` holds the job; BadRequest for an unsafe path.
     """
-    job = held_job(session, job_id, worker_id)
+    job = held_job(session, job_id, worker_id, attempt=attempt, after_error=True)
     try:
         rel = clean_relpath(base_path or "")
         name = clean_relpath(filename) if filename is not None else ""

@@ -70,6 +70,7 @@ def submit_job(session: Session, submitted: SubmittedJob, now: dt.datetime) -> b
         "gpu_model": hardware.gpu_model,
         "gpu_archi": hardware.gpu_archi,
         "gpus": submitted.job.handler.gpus,
+        "runner": submitted.job.handler.runner,
         "status": JobStatus.queued.value,
     }
     if not _insert_if_new(session, values, now):
@@ -78,8 +79,9 @@ def submit_job(session: Session, submitted: SubmittedJob, now: dt.datetime) -> b
     return True
 
 
-def cancel_job(session: Session, job_id: int, reason: str, now: dt.datetime, *,
-               report: bool = True) -> bool:
+def cancel_job(
+    session: Session, job_id: int, reason: str, now: dt.datetime, *, report: bool = True
+) -> bool:
     """Cancel job `job_id` from any live state; True if this call cancelled it.
 
     The attempt in progress ends, so its holder's next status call gets 404 and
@@ -89,9 +91,15 @@ def cancel_job(session: Session, job_id: int, reason: str, now: dt.datetime, *,
     """
     job = find_job(session, job_id, lock=True)
     if job is None:
-        tombstone = {"job_id": job_id, "spec": {}, "environment": Environment.any.value,
-                     "priority": 0, "paths_upload": {}, "status": JobStatus.canceled.value,
-                     "terminal_reason": f"{reason} before the job arrived"}
+        tombstone = {
+            "job_id": job_id,
+            "spec": {},
+            "environment": Environment.any.value,
+            "priority": 0,
+            "paths_upload": {},
+            "status": JobStatus.canceled.value,
+            "terminal_reason": f"{reason} before the job arrived",
+        }
         if _insert_if_new(session, tombstone, now):
             return False
         job = find_job(session, job_id, lock=True)  # a submit won the race: cancel that
@@ -119,11 +127,19 @@ def _insert_if_new(session: Session, values: dict[str, Any], now: dt.datetime) -
     row = {"created_at": now, "updated_at": now, "attempt": 0, "tried_workers": [], **values}
     stmt: ReturningInsert[tuple[int]]
     if dialect == "postgresql":
-        stmt = (postgresql.insert(table).values(**row)
-                .on_conflict_do_nothing(index_elements=["job_id"]).returning(table.c.id))
+        stmt = (
+            postgresql.insert(table)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["job_id"])
+            .returning(table.c.id)
+        )
     elif dialect == "sqlite":
-        stmt = (sqlite.insert(table).values(**row)
-                .on_conflict_do_nothing(index_elements=["job_id"]).returning(table.c.id))
+        stmt = (
+            sqlite.insert(table)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["job_id"])
+            .returning(table.c.id)
+        )
     else:
         raise RuntimeError(f"unsupported database {dialect!r}: use PostgreSQL or SQLite")
     # RETURNING, not rowcount: with RETURNING the driver's rowcount is not reliable.

@@ -15,14 +15,18 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
+from shared.api.errors import Conflict, NotFound
 from shared.jobs.states import IllegalTransition, JobStatus, requeue, transition
-from workerfacing_api.db.models import Attempt, QueuedJob
-from workerfacing_api.services.errors import Conflict, NotFound
+from workerfacing_api.db.models import Attempt, QueuedJob, utcnow
 from workerfacing_api.services.outbox import add_event
 
 LEASED = (JobStatus.pulled, JobStatus.preprocessing, JobStatus.running, JobStatus.postprocessing)
 LEASED_VALUES = tuple(s.value for s in LEASED)
 LOST_REASON = "lost: max retries reached"
+# After reporting `error`, DECODE's worker still sends `postprocessing`, uploads the
+# outputs and logs, and sends `error` again with the log tail: its holder may do so
+# for this long.
+ERROR_GRACE = dt.timedelta(minutes=15)
 MAX_REASON = 2000  # terminal_reason keeps the tail of what the worker said
 
 
@@ -52,16 +56,46 @@ def current_attempt(session: Session, job: QueuedJob) -> Attempt | None:
     ).first()
 
 
-def held_job(session: Session, job_id: int, worker_id: str, *, lock: bool = False) -> QueuedJob:
-    """The job if it is live and leased to `worker_id`; NotFound otherwise.
+def held_job(
+    session: Session,
+    job_id: int,
+    worker_id: str,
+    *,
+    attempt: int | None = None,
+    lock: bool = False,
+    after_error: bool = False,
+) -> QueuedJob:
+    """The job if it is live and leased to `worker_id` (in `attempt`, when the worker
+    states it); NotFound otherwise.
 
     NotFound (HTTP 404) is DECODE's signal to a worker that the job was deleted,
     cancelled or given to someone else: it kills its container and moves on.
+    With `after_error`, a job its holder has just reported as `error` still counts
+    as held for `ERROR_GRACE` (to upload its outputs and logs).
     """
     job = find_job(session, job_id, lock=lock)
-    if job is None or job.status not in LEASED_VALUES or job.worker_id != worker_id:
+    if (
+        job is None
+        or job.worker_id != worker_id
+        or (attempt is not None and job.attempt != attempt)
+    ):
         raise NotFound("job not found, or no longer leased to this worker")
-    return job
+    if job.status in LEASED_VALUES or (after_error and _in_error_grace(session, job)):
+        return job
+    raise NotFound("job not found, or no longer leased to this worker")
+
+
+def _in_error_grace(session: Session, job: QueuedJob) -> bool:
+    """Whether the holder itself reported `error` for the current attempt, recently."""
+    if job.status != JobStatus.error.value:
+        return False
+    attempt = current_attempt(session, job)
+    return (
+        attempt is not None
+        and attempt.outcome == JobStatus.error.value
+        and attempt.ended_at is not None
+        and attempt.ended_at > utcnow() - ERROR_GRACE
+    )
 
 
 def update_status(
@@ -73,20 +107,28 @@ def update_status(
     *,
     lease_timeout: float,
     now: dt.datetime,
+    attempt: int | None = None,
 ) -> StatusOutcome:
     """Apply a status report (and heartbeat) from the holder of job `job_id`.
 
     The same status again only extends the lease. A legal move (see
     `shared.jobs.states`) is stored with an outbox event and extends the lease;
     a terminal status also ends the attempt. An illegal move raises Conflict and
-    changes nothing; a caller that is not the holder gets NotFound.
+    changes nothing; a caller that is not the holder gets NotFound. After its own
+    `error`, the holder's further reports are accepted and change nothing, except
+    that the details of a repeated `error` (DECODE's worker sends the log tail
+    then) are passed on.
     """
-    job = held_job(session, job_id, worker_id, lock=True)
-    attempt = current_attempt(session, job)
+    job = held_job(session, job_id, worker_id, attempt=attempt, lock=True, after_error=True)
     current = JobStatus(job.status)
+    if current.is_terminal:
+        if status is current and runtime_details:
+            add_event(session, job.job_id, current, runtime_details, now)
+        return StatusOutcome.heartbeat
+    lease = current_attempt(session, job)
     lease_until = now + dt.timedelta(seconds=lease_timeout)
     if status is current:
-        _extend(job, attempt, lease_until, now)
+        _extend(job, lease, lease_until, now)
         return StatusOutcome.heartbeat
     try:
         new = transition(current, status)
@@ -99,11 +141,11 @@ def update_status(
         job.terminal_reason = (runtime_details or f"{new.value} (reported by the worker)")[
             -MAX_REASON:
         ]
-        if attempt is not None:
-            attempt.ended_at = now
-            attempt.outcome = new.value
+        if lease is not None:
+            lease.ended_at = now
+            lease.outcome = new.value
     else:
-        _extend(job, attempt, lease_until, now)
+        _extend(job, lease, lease_until, now)
     add_event(session, job.job_id, new, runtime_details, now)
     return StatusOutcome.moved
 
@@ -141,8 +183,10 @@ def sweep(session: Session, now: dt.datetime, max_retries: int) -> SweepReport:
         seen_status, seen_attempt, holder = job.status, job.attempt, job.worker_id
         if seen_attempt < max_attempts:
             new = requeue(seen_status)
-            details = (f"lease expired on worker {holder}, requeued "
-                       f"(attempt {seen_attempt + 1} of {max_attempts})")
+            details = (
+                f"lease expired on worker {holder}, requeued "
+                f"(attempt {seen_attempt + 1} of {max_attempts})"
+            )
             values: dict[str, object] = {"worker_id": None}
         else:
             new = transition(seen_status, JobStatus.error)
@@ -150,8 +194,11 @@ def sweep(session: Session, now: dt.datetime, max_retries: int) -> SweepReport:
             values = {"terminal_reason": LOST_REASON}
         result = session.execute(
             update(QueuedJob)
-            .where(QueuedJob.id == job.id, QueuedJob.status == seen_status,
-                   QueuedJob.attempt == seen_attempt)
+            .where(
+                QueuedJob.id == job.id,
+                QueuedJob.status == seen_status,
+                QueuedJob.attempt == seen_attempt,
+            )
             .values(status=new.value, lease_expires_at=None, updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
@@ -160,8 +207,11 @@ def sweep(session: Session, now: dt.datetime, max_retries: int) -> SweepReport:
             continue  # someone else moved it meanwhile: theirs is the newer truth
         session.execute(
             update(Attempt)
-            .where(Attempt.queued_job_id == job.id, Attempt.number == seen_attempt,
-                   Attempt.ended_at.is_(None))
+            .where(
+                Attempt.queued_job_id == job.id,
+                Attempt.number == seen_attempt,
+                Attempt.ended_at.is_(None),
+            )
             .values(ended_at=now, outcome="expired")
             .execution_options(synchronize_session=False)
         )
@@ -170,10 +220,12 @@ def sweep(session: Session, now: dt.datetime, max_retries: int) -> SweepReport:
     return report
 
 
-def release(session: Session, job_id: int, worker_id: str, now: dt.datetime) -> None:
+def release(
+    session: Session, job_id: int, worker_id: str, now: dt.datetime, attempt: int | None = None
+) -> None:
     """The holder gives the job back (it is shutting down): requeue it at once rather
     than after a lease timeout. The attempt counts, like any other that ended early."""
-    job = held_job(session, job_id, worker_id, lock=True)
+    job = held_job(session, job_id, worker_id, attempt=attempt, lock=True)
     attempt = current_attempt(session, job)
     new = requeue(job.status)
     job.status = new.value

@@ -20,12 +20,22 @@ QUEUED_WORK = "labcloud.queued_work"
 
 
 def add_event(
-    session: Session, job_id: int, status: JobStatus, runtime_details: str | None,
+    session: Session,
+    job_id: int,
+    status: JobStatus,
+    runtime_details: str | None,
     now: dt.datetime,
 ) -> None:
     """Record that user-side job `job_id` moved to `status`, for the relay to report."""
-    session.add(StatusOutbox(job_id=job_id, status=status.value, runtime_details=runtime_details,
-                             created_at=now, next_attempt_at=now))
+    session.add(
+        StatusOutbox(
+            job_id=job_id,
+            status=status.value,
+            runtime_details=runtime_details,
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
     session.info[WROTE_EVENTS] = True
     if status is JobStatus.queued:
         # A job became claimable: long-polling workers can stop waiting.

@@ -17,7 +17,9 @@ Matching (a job's requirement that is NULL matches anything):
   workers that list that group;
 - GPU count (labcloud): a worker that says how many GPUs it has free (`gpus`)
   gets only jobs needing no more; one that does not say (DECODE's worker) is
-  not filtered on it.
+  not filtered on it;
+- runner (labcloud): a worker gets jobs only for the runners it lists
+  (`runners`); one that lists none (DECODE's worker) runs docker images only.
 
 Order: jobs of one of the worker's groups first, then priority (high first),
 then jobs this worker has not tried yet (a requeued job goes to someone else
@@ -55,6 +57,7 @@ class WorkerOffer:
     groups: tuple[str, ...] = ()
     older_than: float = 0.0  # seconds an "any" job must wait before this worker gets it
     gpus: int | None = None  # free GPUs; None = not stated
+    runners: tuple[str, ...] = ("docker",)  # the runners the worker can use
 
 
 class JobLike(Protocol):
@@ -70,6 +73,7 @@ class JobLike(Protocol):
     gpu_model: str | None
     gpu_archi: str | None
     gpus: int
+    runner: str
     created_at: dt.datetime
     tried_workers: list[str]
     status: str
@@ -97,6 +101,7 @@ def matches(job: JobLike, offer: WorkerOffer, now: dt.datetime) -> bool:
         and (job.gpu_model is None or job.gpu_model == offer.gpu_model)
         and (job.gpu_archi is None or job.gpu_archi == offer.gpu_archi)
         and (offer.gpus is None or job.gpus <= offer.gpus)
+        and job.runner in offer.runners
     )
 
 
@@ -120,6 +125,7 @@ def order_key(job: JobLike, offer: WorkerOffer) -> tuple[int, int, int, dt.datet
 
 def match_clause(offer: WorkerOffer, now: dt.datetime) -> ColumnElement[bool]:
     """`matches` as a WHERE clause on `queued_jobs`."""
+
     def at_most(column: Any, available: int) -> ColumnElement[bool]:
         return or_(column.is_(None), column <= available)
 
@@ -143,6 +149,7 @@ def match_clause(offer: WorkerOffer, now: dt.datetime) -> ColumnElement[bool]:
         equal_if_set(q.gpu_model, offer.gpu_model),
         equal_if_set(q.gpu_archi, offer.gpu_archi),
         true() if offer.gpus is None else q.gpus <= offer.gpus,
+        q.runner.in_(offer.runners),
     )
 
 
@@ -205,9 +212,21 @@ def claim(
         job.updated_at = now
         if offer.worker_id not in job.tried_workers:
             job.tried_workers = [*job.tried_workers, offer.worker_id]
-        session.add(Attempt(queued_job_id=job.id, number=job.attempt, worker_id=offer.worker_id,
-                            started_at=now, lease_expires_at=lease_until))
-        add_event(session, job.job_id, JobStatus.pulled,
-                  f"pulled by worker {offer.worker_id} (attempt {job.attempt})", now)
+        session.add(
+            Attempt(
+                queued_job_id=job.id,
+                number=job.attempt,
+                worker_id=offer.worker_id,
+                started_at=now,
+                lease_expires_at=lease_until,
+            )
+        )
+        add_event(
+            session,
+            job.job_id,
+            JobStatus.pulled,
+            f"pulled by worker {offer.worker_id} (attempt {job.attempt})",
+            now,
+        )
     session.flush()
     return jobs

@@ -18,8 +18,9 @@ def test_help_lists_every_part() -> None:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_db_upgrade_creates_the_user_schema(kind: str, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_db_upgrade_creates_the_user_schema(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with fresh_database(kind, tmp_path) as url:
         monkeypatch.setenv("AUTH", "1")
         monkeypatch.setenv("AUTH_TOKEN_SECRET", "c" * 32)

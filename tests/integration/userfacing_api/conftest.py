@@ -66,6 +66,7 @@ def login(client: TestClient) -> Login:
     ) -> dict[str, str]:
         client.post(
             "/user",
+            headers={"x-api-key": API_KEY},
             data={"username": username, "password": PASSWORD},
             params=[("groups", g) for g in groups],
         )

@@ -1,6 +1,6 @@
 from fastapi.testclient import TestClient
 
-from tests.integration.userfacing_api.conftest import PASSWORD
+from tests.integration.userfacing_api.conftest import API_KEY, PASSWORD
 
 
 def test_root_and_access_info_need_no_auth(client: TestClient) -> None:
@@ -34,11 +34,14 @@ def test_register_token_and_whoami(client: TestClient) -> None:
 
 
 def test_register_with_groups(client: TestClient) -> None:
-    response = client.post(
-        "/user",
-        data={"username": "w1", "password": PASSWORD},
-        params=[("groups", "workers"), ("groups", "cloud")],
-    )
+    form = {"username": "w1", "password": PASSWORD}
+    groups = [("groups", "workers"), ("groups", "cloud")]
+    # a worker account can lease everyone's jobs: it needs the internal key
+    assert client.post("/user", data=form, params=groups).status_code == 403
+    wrong = client.post("/user", data=form, params=groups, headers={"x-api-key": "x" * 30})
+    assert wrong.status_code == 403
+    assert client.post("/token", data=form).status_code == 404  # nothing was created
+    response = client.post("/user", data=form, params=groups, headers={"x-api-key": API_KEY})
     assert response.status_code == 201
     assert response.json()["groups"] == ["cloud", "workers"]
     bad = client.post(
@@ -98,7 +101,7 @@ def test_missing_bad_or_foreign_tokens_are_401(client: TestClient) -> None:
 
 def test_files_and_jobs_need_the_users_group(client: TestClient, login) -> None:  # type: ignore[no-untyped-def]
     worker = login("worker-1", groups=("workers",))
-    assert client.get("/user", headers=worker).status_code == 200
+    assert client.get("/user", headers=worker).status_code == 403
     assert client.get("/files/", headers=worker).status_code == 403
     assert client.get("/jobs", headers=worker).status_code == 403
 

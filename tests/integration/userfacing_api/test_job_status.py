@@ -125,3 +125,22 @@ def test_queued_confirms_then_requeues(client: TestClient, alice: dict) -> None:
     assert "lease expired" in job["runtime_details"]
     report(client, job_id, "error")
     assert report(client, job_id, "queued").headers["x-labcloud-applied"] == "false"
+
+
+def test_a_repeated_final_status_adds_its_details(client: TestClient, alice: dict) -> None:
+    job_id = new_job(client, alice)
+    report(client, job_id, "running")
+    report(client, job_id, "error", "exit code 3")
+    response = report(client, job_id, "error", "Traceback: boom")
+    assert response.headers["x-labcloud-applied"] == "false"
+    job = client.get(f"/jobs/{job_id}", headers=alice).json()
+    assert job["status"] == "error"
+    assert job["runtime_details"] == "exit code 3\nTraceback: boom"
+    assert len(notifications(client)) == 1
+
+
+def test_date_started_only_once_a_worker_has_the_job(client: TestClient, alice: dict) -> None:
+    job_id = new_job(client, alice)
+    report(client, job_id, "canceled")
+    job = client.get(f"/jobs/{job_id}", headers=alice).json()
+    assert job["date_started"] is None and job["date_finished"] is not None

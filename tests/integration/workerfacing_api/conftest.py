@@ -37,10 +37,12 @@ TOKEN_SECRET = "t" * 40
 BIG = {"memory": 1_000_000, "cpu_cores": 256, "gpu_mem": 1_000_000}
 
 
-@pytest.fixture(scope="module",
-                params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[str]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
         upgrade(url)
         yield url
@@ -75,25 +77,33 @@ def job_payload(
     files_down: dict[str, str] | None = None,
     user: str = "alice",
     gpus: int = 0,
+    runner: str = "docker",
 ) -> dict[str, Any]:
     """A SubmittedJob as the user API sends it."""
     spec = SubmittedJob(
         job=JobSpecs(
             app=AppSpecs(cmd=["sh", "-c", "echo hi"], env={"A": "1"}),
-            handler=HandlerSpecs(image_url="busybox:latest", image_name="demo",
-                                 image_version="v1", entrypoint="run",
-                                 files_down=files_down or {},
-                                 files_up={"output": "output", "log": "log"},
-                                 gpus=gpus),  # type: ignore[dict-item]
+            handler=HandlerSpecs(
+                image_url="busybox:latest",
+                image_name="demo",
+                image_version="v1",
+                entrypoint="run",
+                files_down=files_down or {},
+                files_up={"output": "output", "log": "log"},
+                gpus=gpus,
+                runner=runner,
+            ),  # type: ignore[dict-item]
             meta=MetaSpecs(job_id=job_id, date_created=utcnow()),
             hardware=HardwareSpecs(**(hardware or {})),
         ),
         environment=Environment(environment),
         group=group,
         priority=priority,
-        paths_upload=PathsUpload(output=f"local://{user}/output/job{job_id}",
-                                 log=f"local://{user}/log/job{job_id}",
-                                 artifact=f"local://{user}/artifact/job{job_id}"),
+        paths_upload=PathsUpload(
+            output=f"local://{user}/output/job{job_id}",
+            log=f"local://{user}/log/job{job_id}",
+            artifact=f"local://{user}/artifact/job{job_id}",
+        ),
     )
     return spec.model_dump(mode="json")
 
@@ -107,8 +117,12 @@ class WorkerAPI:
         self.tokens = tokens
 
     # auth
-    def headers(self, username: str = "worker-a", groups: tuple[str, ...] = ("workers",),
-                worker_id: str | None = None) -> dict[str, str]:
+    def headers(
+        self,
+        username: str = "worker-a",
+        groups: tuple[str, ...] = ("workers",),
+        worker_id: str | None = None,
+    ) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.tokens.issue(username, None, groups)}"}
         if worker_id is not None:
             headers["X-Worker-Id"] = worker_id
@@ -116,8 +130,9 @@ class WorkerAPI:
 
     # internal
     def submit(self, job_id: int, **kwargs: Any) -> Response:
-        response = self.client.post("/_jobs", json=job_payload(job_id, **kwargs),
-                                    headers={"x-api-key": API_KEY})
+        response = self.client.post(
+            "/_jobs", json=job_payload(job_id, **kwargs), headers={"x-api-key": API_KEY}
+        )
         assert response.status_code == 201, response.text
         return response
 
@@ -138,8 +153,9 @@ class WorkerAPI:
         assert response.status_code == 200, response.text
         return {int(k): v for k, v in response.json().items()}
 
-    def put_status(self, job_id: int, status: str, headers: dict[str, str],
-                   details: str | None = None) -> Response:
+    def put_status(
+        self, job_id: int, status: str, headers: dict[str, str], details: str | None = None
+    ) -> Response:
         params = {"status": status}
         if details is not None:
             params["runtime_details"] = details
@@ -154,9 +170,14 @@ class WorkerAPI:
 
     def attempts(self, job_id: int) -> list[Attempt]:
         with self.ctx.sessions() as session:
-            return list(session.scalars(
-                sa.select(Attempt).join(QueuedJob, QueuedJob.id == Attempt.queued_job_id)
-                .where(QueuedJob.job_id == job_id).order_by(Attempt.number)))
+            return list(
+                session.scalars(
+                    sa.select(Attempt)
+                    .join(QueuedJob, QueuedJob.id == Attempt.queued_job_id)
+                    .where(QueuedJob.job_id == job_id)
+                    .order_by(Attempt.number)
+                )
+            )
 
     def outbox(self, job_id: int | None = None) -> list[tuple[int, str, str | None]]:
         with self.ctx.sessions() as session:
@@ -168,8 +189,11 @@ class WorkerAPI:
     def age(self, job_id: int, seconds: float) -> None:
         """Pretend job `job_id` was submitted `seconds` ago."""
         with self.ctx.sessions() as session:
-            session.execute(sa.update(QueuedJob).where(QueuedJob.job_id == job_id).values(
-                created_at=utcnow() - dt.timedelta(seconds=seconds)))
+            session.execute(
+                sa.update(QueuedJob)
+                .where(QueuedJob.job_id == job_id)
+                .values(created_at=utcnow() - dt.timedelta(seconds=seconds))
+            )
             session.commit()
 
 
@@ -193,8 +217,9 @@ def make_api(db_url: str, storage_root: Path) -> Iterator[MakeAPI]:
         client.__enter__()
         ctx: AppContext = app.state.ctx
         opened.append((client, ctx))
-        tokens = LocalTokens(TOKEN_SECRET, issuer=settings.auth_token_issuer,
-                             audience=settings.auth_token_audience)
+        tokens = LocalTokens(
+            TOKEN_SECRET, issuer=settings.auth_token_issuer, audience=settings.auth_token_audience
+        )
         return WorkerAPI(client, ctx, tokens)
 
     yield _make

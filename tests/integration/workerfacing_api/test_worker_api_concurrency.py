@@ -41,11 +41,13 @@ def test_every_job_is_claimed_exactly_once(api: WorkerAPI, db_url: str, engines:
     start = threading.Barrier(THREADS)
 
     def worker(n: int) -> None:
-        engine = api.ctx.engine if engines == "shared-engine" else db.make_engine(db_url,
-                                                                                  pool_size=1)
+        engine = (
+            api.ctx.engine if engines == "shared-engine" else db.make_engine(db_url, pool_size=1)
+        )
         sessions = db.make_sessionmaker(engine)
-        offer = queue.WorkerOffer(worker_id=f"w{n}", environment=Environment.local,
-                                  memory=10**6, cpu_cores=64)
+        offer = queue.WorkerOffer(
+            worker_id=f"w{n}", environment=Environment.local, memory=10**6, cpu_cores=64
+        )
         try:
             start.wait()
             empty_rounds = 0
@@ -74,13 +76,17 @@ def test_every_job_is_claimed_exactly_once(api: WorkerAPI, db_url: str, engines:
     assert sum(1 for got in claimed if got) > 1, "the claims did not overlap at all"
 
     with api.ctx.sessions() as session:
-        rows = session.execute(sa.select(QueuedJob.job_id, QueuedJob.status, QueuedJob.attempt,
-                                         QueuedJob.worker_id)).all()
+        rows = session.execute(
+            sa.select(QueuedJob.job_id, QueuedJob.status, QueuedJob.attempt, QueuedJob.worker_id)
+        ).all()
         assert {(r.status, r.attempt) for r in rows} == {("pulled", 1)}
         holder = {r.job_id: r.worker_id for r in rows}
         for n, got in enumerate(claimed):
             assert all(holder[job_id] == f"w{n}" for job_id in got)
         assert session.scalar(sa.select(sa.func.count()).select_from(Attempt)) == JOBS
-        pulled_events = session.scalar(sa.select(sa.func.count()).select_from(StatusOutbox)
-                                       .where(StatusOutbox.status == "pulled"))
+        pulled_events = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(StatusOutbox)
+            .where(StatusOutbox.status == "pulled")
+        )
         assert pulled_events == JOBS

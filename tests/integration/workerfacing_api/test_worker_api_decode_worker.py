@@ -14,13 +14,17 @@ from tests.integration.workerfacing_api.conftest import WorkerAPI
 def test_a_decode_worker_runs_a_job_end_to_end(api: WorkerAPI, storage_root: Path) -> None:
     (storage_root / "alice/config/decode").mkdir(parents=True)
     (storage_root / "alice/config/decode/param.yaml").write_bytes(b"lr: 1")
-    api.submit(9, files_down={"config/param.yaml": "local://alice/config/decode/param.yaml"},
-               hardware={"memory": 4000})
+    api.submit(
+        9,
+        files_down={"config/param.yaml": "local://alice/config/decode/param.yaml"},
+        hardware={"memory": 4000},
+    )
     headers = api.headers("decode-worker")  # no X-Worker-Id: DECODE's worker sends none
 
     # fetch_jobs(limit=1, cpu_cores=.., memory=.., gpu_model=None, gpu_memory=None)
-    reply = api.client.get("/jobs", headers=headers,
-                           params={"limit": 1, "cpu_cores": 8, "memory": 16000})
+    reply = api.client.get(
+        "/jobs", headers=headers, params={"limit": 1, "cpu_cores": 8, "memory": 16000}
+    )
     jobs: dict[str, Any] = reply.json()
     assert list(jobs) == ["9"]
     job_id, job = jobs.popitem()
@@ -29,8 +33,7 @@ def test_a_decode_worker_runs_a_job_end_to_end(api: WorkerAPI, storage_root: Pat
         params = {"status": status}
         if body is not None:
             params["runtime_details"] = body
-        return api.client.put(f"/jobs/{job_id}/status", params=params,
-                              headers=headers).status_code
+        return api.client.put(f"/jobs/{job_id}/status", params=params, headers=headers).status_code
 
     assert ping("preprocessing") == 204
     for container_path, file_id in job["handler"]["files_down"].items():
@@ -44,15 +47,25 @@ def test_a_decode_worker_runs_a_job_end_to_end(api: WorkerAPI, storage_root: Pat
 
     # put_file: base_path = dirname(path relative to the job dir), name = basename
     path_api = "output/model/weights.pt"
-    upload_reply = api.client.post(f"/jobs/{job_id}/files/url", headers=headers, params={
-        "base_path": os.path.dirname(path_api), "type": "output"}).json()
+    upload_reply = api.client.post(
+        f"/jobs/{job_id}/files/url",
+        headers=headers,
+        params={"base_path": os.path.dirname(path_api), "type": "output"},
+    ).json()
     upload_reply.pop("data")  # requests.request(**reply, files=...) with an empty form
-    response = api.client.request(**upload_reply,
-                                  files={"file": (os.path.basename(path_api), b"W")})
+    response = api.client.request(
+        **upload_reply, files={"file": (os.path.basename(path_api), b"W")}
+    )
     assert response.status_code == 201
     assert (storage_root / "alice/output/job9/output/model/weights.pt").read_bytes() == b"W"
 
     assert ping("finished", "") == 204
     assert ping("postprocessing") == 404  # over: the worker stops and cleans up
     assert [s for _, s, _ in api.outbox(9)] == [
-        "queued", "pulled", "preprocessing", "running", "postprocessing", "finished"]
+        "queued",
+        "pulled",
+        "preprocessing",
+        "running",
+        "postprocessing",
+        "finished",
+    ]

@@ -16,8 +16,9 @@ INTERNAL_CALLS = [
 
 @pytest.mark.parametrize(("method", "path"), INTERNAL_CALLS)
 @pytest.mark.parametrize("key", [None, "", "wrong-key-0123456789", API_KEY + "x", API_KEY[:-1]])
-def test_internal_endpoints_need_the_api_key(api: WorkerAPI, method: str, path: str,
-                                             key: str | None) -> None:
+def test_internal_endpoints_need_the_api_key(
+    api: WorkerAPI, method: str, path: str, key: str | None
+) -> None:
     headers = {} if key is None else {"x-api-key": key}
     response = api.client.request(method, path, headers=headers, json=job_payload(1))
     assert response.status_code == 401
@@ -30,8 +31,13 @@ def test_submit_echoes_the_job(api: WorkerAPI) -> None:
     assert response.status_code == 201
     assert response.json() == payload
     state = api.describe(5)
-    assert state == {"job_id": 5, "status": "queued", "attempt": 0, "worker_id": None,
-                     "terminal_reason": None}
+    assert state == {
+        "job_id": 5,
+        "status": "queued",
+        "attempt": 0,
+        "worker_id": None,
+        "terminal_reason": None,
+    }
 
 
 def test_submitting_twice_makes_one_job(api: WorkerAPI) -> None:

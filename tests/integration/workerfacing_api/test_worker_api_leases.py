@@ -18,8 +18,9 @@ def later(seconds: float) -> dt.datetime:
 
 def sweep(api: WorkerAPI, seconds: float) -> sweeper.SweepReport:
     """A sweep as if `seconds` had passed."""
-    return sweeper.run_once(api.ctx.sessions, max_retries=api.ctx.settings.max_retries,
-                            now=later(seconds))
+    return sweeper.run_once(
+        api.ctx.sessions, max_retries=api.ctx.settings.max_retries, now=later(seconds)
+    )
 
 
 def test_a_live_lease_is_left_alone(api: WorkerAPI) -> None:
@@ -43,9 +44,16 @@ def test_an_expired_lease_is_requeued_and_the_old_holder_is_told_to_stop(
     assert report.requeued == [1]
     row = api.row(1)
     assert (row.status, row.worker_id, row.attempt, row.lease_expires_at) == (
-        "queued", None, 1, None)
+        "queued",
+        None,
+        1,
+        None,
+    )
     assert api.outbox(1)[-1] == (
-        1, "queued", "lease expired on worker a, requeued (attempt 2 of 3)")
+        1,
+        "queued",
+        "lease expired on worker a, requeued (attempt 2 of 3)",
+    )
     assert api.attempts(1)[0].outcome == "expired"
     # The stale holder's late heartbeat is refused: it must kill its container.
     assert api.put_status(1, "running", a).status_code == 404
@@ -90,7 +98,10 @@ def test_out_of_attempts_the_job_ends_in_error(make_api: MakeAPI) -> None:
     assert (state["status"], state["attempt"]) == ("error", 2)
     assert state["terminal_reason"] == "lost: max retries reached"
     assert api.outbox(1)[-1] == (
-        1, "error", "lost: max retries reached (lease expired on worker b)")
+        1,
+        "error",
+        "lost: max retries reached (lease expired on worker b)",
+    )
     assert api.pull(api.headers("c")) == {}
     assert [x.outcome for x in api.attempts(1)] == ["expired", "expired"]
 

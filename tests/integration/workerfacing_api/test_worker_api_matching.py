@@ -16,13 +16,16 @@ HARDWARE_CASES = [
     pytest.param({"cpu_cores": 4}, {"cpu_cores": 3}, {"cpu_cores": 4}, id="cpu_cores"),
     pytest.param({"memory": 8000}, {"memory": 7999}, {"memory": 8000}, id="memory"),
     pytest.param({"gpu_mem": 1000}, {"gpu_mem": 999}, {"gpu_mem": 1000}, id="gpu_mem"),
-    pytest.param({"gpu_mem": 1000}, {"gpu_memory": 999}, {"gpu_memory": 1000},
-                 id="gpu_memory-alias"),
-    pytest.param({"gpu_model": "A100"}, {"gpu_model": "V100"}, {"gpu_model": "A100"},
-                 id="gpu_model"),
+    pytest.param(
+        {"gpu_mem": 1000}, {"gpu_memory": 999}, {"gpu_memory": 1000}, id="gpu_memory-alias"
+    ),
+    pytest.param(
+        {"gpu_model": "A100"}, {"gpu_model": "V100"}, {"gpu_model": "A100"}, id="gpu_model"
+    ),
     pytest.param({"gpu_model": "A100"}, {}, {"gpu_model": "A100"}, id="gpu_model-none"),
-    pytest.param({"gpu_archi": "ampere"}, {"gpu_archi": "turing"}, {"gpu_archi": "ampere"},
-                 id="gpu_archi"),
+    pytest.param(
+        {"gpu_archi": "ampere"}, {"gpu_archi": "turing"}, {"gpu_archi": "ampere"}, id="gpu_archi"
+    ),
 ]
 
 
@@ -90,13 +93,17 @@ def test_own_group_jobs_come_first(api: WorkerAPI) -> None:
     assert list(api.pull(worker, groups=["lab-a"])) == [1]
 
 
-@pytest.mark.parametrize(("job_env", "local_gets", "cloud_gets"), [
-    ("local", True, False),
-    ("cloud", False, True),
-    ("any", True, True),
-])
-def test_environment_of_the_worker(api: WorkerAPI, job_env: str, local_gets: bool,
-                                   cloud_gets: bool) -> None:
+@pytest.mark.parametrize(
+    ("job_env", "local_gets", "cloud_gets"),
+    [
+        ("local", True, False),
+        ("cloud", False, True),
+        ("any", True, True),
+    ],
+)
+def test_environment_of_the_worker(
+    api: WorkerAPI, job_env: str, local_gets: bool, cloud_gets: bool
+) -> None:
     api.submit(1, environment=job_env)
     api.submit(2, environment=job_env)
     local = api.headers("local-worker", ("workers",))
@@ -173,3 +180,11 @@ def test_gpu_count_is_matched_when_the_worker_states_it(api: WorkerAPI) -> None:
     assert list(api.pull(worker, gpus=1)) == [1]
     api.submit(2, gpus=2)
     assert list(api.pull(worker)) == [2]  # DECODE's worker does not say: not filtered
+
+
+def test_jobs_for_other_runners_go_only_to_workers_that_list_them(api: WorkerAPI) -> None:
+    api.submit(1, runner="process")
+    worker = api.headers()
+    assert api.pull(worker) == {}  # DECODE's worker lists no runners: docker images only
+    assert api.pull(worker, runners=["docker"]) == {}
+    assert list(api.pull(worker, runners=["process", "docker"])) == [1]

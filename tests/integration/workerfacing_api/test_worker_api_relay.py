@@ -45,8 +45,9 @@ class StubUserAPI:
         app = FastAPI()
 
         @app.put("/_job_status")
-        async def job_status(request: Request,
-                             x_api_key: str | None = Header(default=None)) -> Response:
+        async def job_status(
+            request: Request, x_api_key: str | None = Header(default=None)
+        ) -> Response:
             body = await request.json()
             with self.lock:
                 self.calls.append(body)
@@ -73,8 +74,9 @@ def _free_port() -> int:
 def stub_server() -> Iterator[StubUserAPI]:
     stub = StubUserAPI()
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(stub.app(), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(stub.app(), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -145,8 +147,7 @@ def test_a_failing_event_holds_back_the_later_ones_of_its_job(
     assert relay.run_once(api.ctx.sessions, client, now=in_seconds(3)) == relay.RelayReport()
     third = relay.run_once(api.ctx.sessions, client, now=in_seconds(10))
     assert third.delivered == 3
-    assert [c["status"] for c in stub.calls] == ["queued", "queued", "queued", "pulled",
-                                                 "running"]
+    assert [c["status"] for c in stub.calls] == ["queued", "queued", "queued", "pulled", "running"]
     assert [a["status"] for a in stub.accepted] == ["queued", "pulled", "running"]
 
 
@@ -192,8 +193,7 @@ def test_an_unreachable_user_api_is_retried(api: WorkerAPI, stub: StubUserAPI) -
         assert relay.run_once(api.ctx.sessions, http, now=in_seconds(2)).delivered == 1
 
 
-def test_the_background_relay_delivers_within_moments(make_api: MakeAPI,
-                                                      stub: StubUserAPI) -> None:
+def test_the_background_relay_delivers_within_moments(make_api: MakeAPI, stub: StubUserAPI) -> None:
     # A relay period of a minute: only the after-commit wakeup can make this quick.
     api = make_api(run_background=True, userfacing_api_url=stub.url, status_relay_period=60)
     time.sleep(0.2)  # let the first (empty) round pass

@@ -27,9 +27,24 @@ NOW = dt.datetime(2030, 1, 1, 12, 0, 0)
 
 def job(id: int = 1, **columns: Any) -> QueuedJob:
     values: dict[str, Any] = dict(
-        id=id, job_id=id, spec={}, paths_upload={}, environment="any", group=None, priority=5,
-        cpu_cores=None, memory=None, gpu_mem=None, gpu_model=None, gpu_archi=None, gpus=0,
-        status="queued", attempt=0, created_at=NOW - dt.timedelta(seconds=10), updated_at=NOW,
+        id=id,
+        job_id=id,
+        spec={},
+        paths_upload={},
+        environment="any",
+        group=None,
+        priority=5,
+        cpu_cores=None,
+        memory=None,
+        gpu_mem=None,
+        gpu_model=None,
+        gpu_archi=None,
+        gpus=0,
+        runner="docker",
+        status="queued",
+        attempt=0,
+        created_at=NOW - dt.timedelta(seconds=10),
+        updated_at=NOW,
         tried_workers=[],
     )
     values.update(columns)
@@ -37,43 +52,65 @@ def job(id: int = 1, **columns: Any) -> QueuedJob:
 
 
 def offer(**fields: Any) -> WorkerOffer:
-    values: dict[str, Any] = dict(worker_id="w", environment=Environment.local, memory=8000,
-                                  cpu_cores=4, gpu_mem=0)
+    values: dict[str, Any] = dict(
+        worker_id="w", environment=Environment.local, memory=8000, cpu_cores=4, gpu_mem=0
+    )
     values.update(fields)
     return WorkerOffer(**values)
 
 
-@pytest.mark.parametrize(("column", "needs", "has", "ok"), [
-    ("cpu_cores", 4, 4, True), ("cpu_cores", 5, 4, False), ("cpu_cores", None, 0, True),
-    ("memory", 8000, 8000, True), ("memory", 8001, 8000, False),
-    ("gpu_mem", 0, 0, True), ("gpu_mem", 1, 0, False), ("gpu_mem", None, 0, True),
-    ("gpu_model", "A100", "A100", True), ("gpu_model", "A100", "V100", False),
-    ("gpu_model", "A100", None, False), ("gpu_model", None, "A100", True),
-    ("gpu_archi", "ampere", "ampere", True), ("gpu_archi", "ampere", None, False),
-])
+@pytest.mark.parametrize(
+    ("column", "needs", "has", "ok"),
+    [
+        ("cpu_cores", 4, 4, True),
+        ("cpu_cores", 5, 4, False),
+        ("cpu_cores", None, 0, True),
+        ("memory", 8000, 8000, True),
+        ("memory", 8001, 8000, False),
+        ("gpu_mem", 0, 0, True),
+        ("gpu_mem", 1, 0, False),
+        ("gpu_mem", None, 0, True),
+        ("gpu_model", "A100", "A100", True),
+        ("gpu_model", "A100", "V100", False),
+        ("gpu_model", "A100", None, False),
+        ("gpu_model", None, "A100", True),
+        ("gpu_archi", "ampere", "ampere", True),
+        ("gpu_archi", "ampere", None, False),
+    ],
+)
 def test_hardware(column: str, needs: Any, has: Any, ok: bool) -> None:
     assert matches(job(**{column: needs}), offer(**{column: has}), NOW) is ok
 
 
-@pytest.mark.parametrize(("job_env", "worker_env", "age", "older_than", "ok"), [
-    ("local", Environment.local, 0, 0, True),
-    ("local", Environment.local, 0, 600, True),  # own environment: no waiting
-    ("cloud", Environment.local, 10_000, 0, False),  # never the other environment
-    ("local", Environment.cloud, 10_000, 0, False),
-    ("any", Environment.cloud, 0, 0, True),
-    ("any", Environment.cloud, 59, 60, False),  # head start for the others
-    ("any", Environment.cloud, 60, 60, True),
-])
-def test_environment(job_env: str, worker_env: Environment, age: int, older_than: int,
-                     ok: bool) -> None:
+@pytest.mark.parametrize(
+    ("job_env", "worker_env", "age", "older_than", "ok"),
+    [
+        ("local", Environment.local, 0, 0, True),
+        ("local", Environment.local, 0, 600, True),  # own environment: no waiting
+        ("cloud", Environment.local, 10_000, 0, False),  # never the other environment
+        ("local", Environment.cloud, 10_000, 0, False),
+        ("any", Environment.cloud, 0, 0, True),
+        ("any", Environment.cloud, 59, 60, False),  # head start for the others
+        ("any", Environment.cloud, 60, 60, True),
+    ],
+)
+def test_environment(
+    job_env: str, worker_env: Environment, age: int, older_than: int, ok: bool
+) -> None:
     queued = job(environment=job_env, created_at=NOW - dt.timedelta(seconds=age))
     assert matches(queued, offer(environment=worker_env, older_than=older_than), NOW) is ok
 
 
-@pytest.mark.parametrize(("group", "groups", "ok"), [
-    (None, (), True), (None, ("a",), True), ("a", (), False), ("a", ("b",), False),
-    ("a", ("b", "a"), True),
-])
+@pytest.mark.parametrize(
+    ("group", "groups", "ok"),
+    [
+        (None, (), True),
+        (None, ("a",), True),
+        ("a", (), False),
+        ("a", ("b",), False),
+        ("a", ("b", "a"), True),
+    ],
+)
 def test_groups(group: str | None, groups: tuple[str, ...], ok: bool) -> None:
     assert matches(job(group=group), offer(groups=groups), NOW) is ok
 
@@ -114,29 +151,49 @@ def job_grid() -> list[QueuedJob]:
     """Jobs over every combination of the values that matter, a few of each."""
     rows = []
     combos = itertools.product(
-        ["local", "cloud", "any"], [None, "g"], [None, 2, 8], [None, 4000, 9000],
-        [None, 0, 2000], [None, "A100"], [None, "ampere"], [0, 5],
+        ["local", "cloud", "any"],
+        [None, "g"],
+        [None, 2, 8],
+        [None, 4000, 9000],
+        [None, 0, 2000],
+        [None, "A100"],
+        [None, "ampere"],
+        [0, 5],
     )
     for n, (env, group, cpu, mem, gmem, model, archi, prio) in enumerate(combos, start=1):
-        rows.append(job(
-            n, environment=env, group=group, cpu_cores=cpu, memory=mem, gpu_mem=gmem,
-            gpu_model=model, gpu_archi=archi, priority=prio, gpus=n % 3,
-            created_at=NOW - dt.timedelta(seconds=(n * 7919) % 300),
-            tried_workers=["w"] if n % 5 == 0 else (["x_y%z\"q"] if n % 7 == 0 else []),
-            status="queued" if n % 11 else "running",
-        ))
+        rows.append(
+            job(
+                n,
+                environment=env,
+                group=group,
+                cpu_cores=cpu,
+                memory=mem,
+                gpu_mem=gmem,
+                gpu_model=model,
+                gpu_archi=archi,
+                priority=prio,
+                gpus=n % 3,
+                runner="process" if n % 7 == 3 else "docker",
+                created_at=NOW - dt.timedelta(seconds=(n * 7919) % 300),
+                tried_workers=["w"] if n % 5 == 0 else (['x_y%z"q'] if n % 7 == 0 else []),
+                status="queued" if n % 11 else "running",
+            )
+        )
     return rows
 
 
 OFFERS = [
     offer(),
     offer(environment=Environment.cloud, older_than=120),
-    offer(cpu_cores=8, memory=9000, gpu_mem=4000, gpu_model="A100", gpu_archi="ampere",
-          groups=("g",)),
-    offer(worker_id="x_y%z\"q", gpu_model="A100", older_than=1000),
+    offer(
+        cpu_cores=8, memory=9000, gpu_mem=4000, gpu_model="A100", gpu_archi="ampere", groups=("g",)
+    ),
+    offer(worker_id='x_y%z"q', gpu_model="A100", older_than=1000),
     offer(cpu_cores=0, memory=0, gpu_mem=0),
     offer(gpus=0),
     offer(cpu_cores=8, memory=9000, gpus=1, groups=("g",)),
+    offer(runners=("process",)),
+    offer(runners=("process", "docker"), older_than=30),
 ]
 
 
@@ -146,10 +203,17 @@ def test_sql_selects_and_orders_like_python(session: Session, worker: WorkerOffe
     if not session.scalar(sa.select(sa.func.count()).select_from(QueuedJob)):
         session.add_all(job_grid())
         session.commit()
-    expected = [j.id for j in sorted((j for j in grid if matches(j, worker, NOW)),
-                                     key=lambda j: order_key(j, worker))]
-    got = list(session.scalars(sa.select(QueuedJob.id).where(match_clause(worker, NOW))
-                               .order_by(*claim_order(worker))))
+    expected = [
+        j.id
+        for j in sorted(
+            (j for j in grid if matches(j, worker, NOW)), key=lambda j: order_key(j, worker)
+        )
+    ]
+    got = list(
+        session.scalars(
+            sa.select(QueuedJob.id).where(match_clause(worker, NOW)).order_by(*claim_order(worker))
+        )
+    )
     assert expected, "the grid should hold some matching jobs"
     assert len(expected) < len(grid), "and some that do not match"
     assert got == expected

@@ -10,14 +10,17 @@ from workerfacing_api.pollers.relay import BACKOFF_MAX_S, backoff_seconds
 from workerfacing_api.services.files import normalize_uri
 
 
-@pytest.mark.parametrize(("raw", "uri"), [
-    ("local://alice/data/x.tif", "local://alice/data/x.tif"),
-    ("local:/alice/data/x.tif", "local://alice/data/x.tif"),  # merged by a proxy
-    ("local:///alice/data/x.tif", "local://alice/data/x.tif"),
-    (quote("local://alice/data/x y.tif", safe=""), "local://alice/data/x y.tif"),
-    ("s3://bucket/alice/data/x.tif", "s3://bucket/alice/data/x.tif"),
-    ("alice/data/x.tif", "alice/data/x.tif"),  # not a URI: left for the caller to refuse
-])
+@pytest.mark.parametrize(
+    ("raw", "uri"),
+    [
+        ("local://alice/data/x.tif", "local://alice/data/x.tif"),
+        ("local:/alice/data/x.tif", "local://alice/data/x.tif"),  # merged by a proxy
+        ("local:///alice/data/x.tif", "local://alice/data/x.tif"),
+        (quote("local://alice/data/x y.tif", safe=""), "local://alice/data/x y.tif"),
+        ("s3://bucket/alice/data/x.tif", "s3://bucket/alice/data/x.tif"),
+        ("alice/data/x.tif", "alice/data/x.tif"),  # not a URI: left for the caller to refuse
+    ],
+)
 def test_normalize_uri(raw: str, uri: str) -> None:
     assert normalize_uri(raw) == uri
 

@@ -7,8 +7,12 @@ import pytest
 from shared.settings import SettingsError
 from workerfacing_api.settings import WorkerAPISettings, load_settings
 
-GOOD = {"_env_file": None, "auth": True, "auth_token_secret": "s" * 32,
-        "internal_api_key_secret": "k" * 16}
+GOOD = {
+    "_env_file": None,
+    "auth": True,
+    "auth_token_secret": "s" * 32,
+    "internal_api_key_secret": "k" * 16,
+}
 
 
 def settings(**changes: object) -> WorkerAPISettings:
@@ -40,27 +44,30 @@ def test_read_from_the_environment_case_insensitively(monkeypatch: pytest.Monkey
     assert "e" * 40 not in repr(s)
 
 
-@pytest.mark.parametrize(("changes", "names"), [
-    ({"internal_api_key_secret": None}, "INTERNAL_API_KEY_SECRET"),
-    ({"internal_api_key_secret": "short"}, "INTERNAL_API_KEY_SECRET"),
-    ({"auth_token_secret": "s" * 31}, "AUTH_TOKEN_SECRET"),
-    ({"auth": False}, "COGNITO_USER_POOL_ID"),
-    ({"filesystem": "s3"}, "S3_BUCKET"),
-    ({"database_url": "postgresql://u:{}@db/q"}, "DATABASE_SECRET"),
-    ({"internal_api_key_secret": "arn:aws:secretsmanager:eu:1:secret:x"}, "Secrets Manager"),
-    ({"lease_timeout": 0}, "LEASE_TIMEOUT"),
-    ({"max_retries": -1}, "MAX_RETRIES"),
-])
-def test_unsafe_or_missing_settings_stop_start_up(changes: dict[str, object],
-                                                  names: str) -> None:
+@pytest.mark.parametrize(
+    ("changes", "names"),
+    [
+        ({"internal_api_key_secret": None}, "INTERNAL_API_KEY_SECRET"),
+        ({"internal_api_key_secret": "short"}, "INTERNAL_API_KEY_SECRET"),
+        ({"auth_token_secret": "s" * 31}, "AUTH_TOKEN_SECRET"),
+        ({"auth": False}, "COGNITO_USER_POOL_ID"),
+        ({"filesystem": "s3"}, "S3_BUCKET"),
+        ({"database_url": "postgresql://u:{}@db/q"}, "DATABASE_SECRET"),
+        ({"internal_api_key_secret": "arn:aws:secretsmanager:eu:1:secret:x"}, "Secrets Manager"),
+        ({"lease_timeout": 0}, "LEASE_TIMEOUT"),
+        ({"max_retries": -1}, "MAX_RETRIES"),
+    ],
+)
+def test_unsafe_or_missing_settings_stop_start_up(changes: dict[str, object], names: str) -> None:
     with pytest.raises(SettingsError) as err:
         settings(**changes)
     assert names in err.value.message
 
 
 def test_cognito_settings_are_accepted_by_the_settings_class() -> None:
-    s = settings(auth=False, cognito_user_pool_id="eu-1_abc", cognito_client_id="c",
-                 cognito_region="eu-1")
+    s = settings(
+        auth=False, cognito_user_pool_id="eu-1_abc", cognito_client_id="c", cognito_region="eu-1"
+    )
     assert s.cognito_region == "eu-1"
 
 
@@ -68,8 +75,13 @@ def test_the_app_verifies_cognito_tokens_when_auth_is_off(tmp_path: object) -> N
     from shared.auth.cognito import CognitoVerifier
     from workerfacing_api.main import create_app
 
-    s = settings(auth=False, cognito_user_pool_id="eu-1_abc", cognito_client_id="c",
-                 cognito_region="eu-1", database_url="sqlite://")
+    s = settings(
+        auth=False,
+        cognito_user_pool_id="eu-1_abc",
+        cognito_client_id="c",
+        cognito_region="eu-1",
+        database_url="sqlite://",
+    )
     verifier = create_app(s, run_background=False).state.ctx.verifier
     assert isinstance(verifier, CognitoVerifier)
     assert verifier.issuer == "https://cognito-idp.eu-1.amazonaws.com/eu-1_abc"

@@ -1,0 +1,47 @@
+"""Request authentication both APIs share: bearer tokens and the internal API key."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request, status
+
+from shared.auth.api_key import api_key_matches
+from shared.auth.tokens import InvalidToken, Principal, TokenVerifier
+
+
+def bearer_token(request: Request, *, allow_cookie: bool = False) -> str:
+    """The token of `Authorization: Bearer …` (or of the cookie `/login` sets); else 401."""
+    raw = request.headers.get("authorization") or ""
+    if not raw and allow_cookie:
+        raw = request.cookies.get("Authorization") or ""
+    scheme, _, token = raw.strip().strip('"').partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return token.strip()
+
+
+def verify(verifier: TokenVerifier, token: str) -> Principal:
+    """The token's principal; 401 for an invalid token."""
+    try:
+        return verifier.verify(token)
+    except InvalidToken as exc:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            f"invalid token: {exc}",
+            headers={"WWW-Authenticate": "Bearer"},
+        ) from None
+
+
+def require_group(principal: Principal, group: str) -> Principal:
+    if not principal.in_group(group):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"not a member of the '{group}' group")
+    return principal
+
+
+def check_api_key(given: str | None, expected: str) -> None:
+    """Internal endpoints: the key the two APIs share, compared in constant time; else 401."""
+    if not api_key_matches(given, expected):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unauthorized")
