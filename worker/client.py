@@ -6,6 +6,12 @@ process's ``X-Worker-Id``; transient failures (connection errors, 429, 5xx) are
 retried with exponential backoff, and a 404 on a job's endpoint raises
 :class:`JobGone`: the server no longer counts the job as ours.
 
+Fencing: ``GET /jobs`` puts the lease's attempt number in each spec
+(``meta.extra["attempt"]``, see :func:`lease_attempt`). Every call about the job
+then passes it as ``attempt=`` and sends it as ``X-Labcloud-Attempt``, also on a
+file transfer that goes to the worker API itself; the server answers 404 to a
+superseded attempt, so a worker that lost its lease cannot touch the new one.
+
 Job ids are the keys of the ``GET /jobs`` answer, as DECODE's worker uses them
 for ``/jobs/{id}/status`` and ``/jobs/{id}/files/url``.
 """
@@ -13,15 +19,12 @@ for ``/jobs/{id}/status`` and ``/jobs/{id}/files/url``.
 from __future__ import annotations
 
 import logging
-import os
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -30,92 +33,47 @@ from pydantic import ValidationError
 
 from shared.jobs.specs import JobSpecs, OutputKind
 from shared.jobs.states import JobStatus
+from worker import transfer
+from worker.errors import ApiError, AuthError, FileMissing, JobGone
 from worker.hardware import Capacity
+from worker.transfer import RETRY_STATUSES, FileRequest, file_url_path
 
 if TYPE_CHECKING:
     from worker.settings import WorkerSettings
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
+__all__ = [
+    "ATTEMPT_HEADER",
+    "ApiError",
+    "AuthError",
+    "FileMissing",
+    "FileRequest",
+    "JobGone",
+    "WorkerClient",
+    "file_url_path",
+    "lease_attempt",
+]
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+log = logging.getLogger(__name__)
+
 #: Re-login when the token has less than this many seconds left (as DECODE's worker).
 MIN_VALIDITY_S = 300
-_CHUNK = 1 << 20
-# Characters kept as they are inside one segment of a file URI in the URL path.
-_SEGMENT_SAFE = ":@!$&'()*+,;=-._~"
+#: Header carrying the attempt number of the lease a call is about.
+ATTEMPT_HEADER = "X-Labcloud-Attempt"
 
 
-class ApiError(RuntimeError):
-    """The worker API refused a call or could not be reached."""
+def lease_attempt(extra: Mapping[str, Any] | None) -> int | None:
+    """The attempt number the server put in a spec's ``meta.extra``; None if absent.
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class AuthError(ApiError):
-    """Logging in failed, the server refuses our token, or the account may not lease jobs."""
-
-
-class JobGone(ApiError):
-    """404 on a job call: the job was cancelled, deleted or given to another worker."""
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"job {job_id} is no longer ours", 404)
-        self.job_id = job_id
-
-
-class FileMissing(ApiError):
-    """An input file named by the job does not exist (or is not ours to read)."""
-
-
-class _Transient(Exception):
-    """A file transfer failed in a way worth retrying."""
-
-
-@dataclass(frozen=True)
-class FileRequest:
-    """The server's FileHTTPRequest: how to transfer one file (maybe presigned, to S3)."""
-
-    method: str
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-    data: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, payload: Any, default_method: str, base_url: httpx.URL) -> FileRequest:
-        """Read a FileHTTPRequest; also a bare URL string and S3's ``{url, fields}`` shape."""
-        if isinstance(payload, str):
-            payload = {"url": payload}
-        if not isinstance(payload, Mapping) or not payload.get("url"):
-            raise ApiError(f"the server sent no file URL: {payload!r}")
-        return cls(
-            method=str(payload.get("method") or default_method).upper(),
-            url=_absolute(str(payload["url"]), base_url),
-            headers={str(k): str(v) for k, v in (payload.get("headers") or {}).items()},
-            data={
-                str(k): str(v)
-                for k, v in (payload.get("data") or payload.get("fields") or {}).items()
-            },
-        )
-
-
-def file_url_path(uri: str) -> str:
-    """The path of ``GET /files/{uri}/url``.
-
-    DECODE's worker pastes the URI into the path as it is (the route is
-    ``{file_id:path}``), so ``local://u/data/a.tif`` and ``s3://b/k`` go out
-    unchanged. We additionally percent-encode what would otherwise break the
-    URL (``?``, ``#``, ``%``, spaces) or be collapsed by URL normalisation
-    (``.``/``..`` segments); the server decodes them back to the same URI.
+    Older servers send none; then calls go out unfenced, as before.
     """
-    segments = []
-    for seg in uri.split("/"):
-        segments.append(
-            seg.replace(".", "%2E") if seg in (".", "..") else quote(seg, safe=_SEGMENT_SAFE)
-        )
-    return "/files/" + "/".join(segments) + "/url"
+    value = (extra or {}).get("attempt")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 def _token_expiry(token: str, expires_in: Any, now: float) -> float:
@@ -202,14 +160,18 @@ class WorkerClient:
         *,
         limit: int = 1,
         groups: Iterable[str] = (),
+        runners: Iterable[str] = (),
         older_than: int = 0,
         wait: float = 0,
     ) -> dict[str, JobSpecs]:
         """Lease up to ``limit`` jobs that fit ``hardware``: ``{job id: spec}``, maybe empty.
 
-        ``wait`` asks the server to hold an empty answer that long (long poll); a
-        server that does not know the parameter answers at once. A spec that does
-        not parse is reported to the server as ``error`` and left out.
+        ``runners`` are the runners this worker may use (query ``runners``,
+        repeated): the server offers a job needing another runner than docker
+        only to workers that list it. ``wait`` asks the server to hold an empty
+        answer that long (long poll); a server that does not know the parameter
+        answers at once. A spec that does not parse is reported to the server as
+        ``error`` and left out.
         """
         params: dict[str, Any] = {
             "memory": hardware.memory_mb,
@@ -225,6 +187,8 @@ class WorkerClient:
             params["gpu_archi"] = hardware.gpu_archi
         if groups := list(groups):
             params["groups"] = groups
+        if runners := list(runners):
+            params["runners"] = runners
         if wait > 0:
             params["wait"] = int(wait) if float(wait).is_integer() else wait
         timeout = httpx.Timeout(wait + 60.0, connect=10.0)
@@ -244,55 +208,75 @@ class WorkerClient:
                     str(job_id),
                     JobStatus.error,
                     f"the worker could not read the job spec: {exc}"[:1000],
+                    attempt=_raw_attempt(raw),
                 )
         return jobs
 
     def set_status(
-        self, job_id: str, status: JobStatus | str, runtime_details: str | None = None
+        self,
+        job_id: str,
+        status: JobStatus | str,
+        runtime_details: str | None = None,
+        *,
+        attempt: int | None = None,
     ) -> None:
         """Report (or re-send, as keep-alive) a job's status; raises :class:`JobGone` on 404."""
         params = {"status": JobStatus(status).value}
         if runtime_details is not None:
             params["runtime_details"] = runtime_details
-        self._send("PUT", f"jobs/{_seg(job_id)}/status", job_id=job_id, params=params)
+        self._send(
+            "PUT", f"jobs/{_seg(job_id)}/status", job_id=job_id, attempt=attempt, params=params
+        )
 
-    def get_status(self, job_id: str) -> JobStatus:
+    def get_status(self, job_id: str, *, attempt: int | None = None) -> JobStatus:
         """The server's view of a job's status."""
-        resp = self._send("GET", f"jobs/{_seg(job_id)}/status", job_id=job_id)
+        resp = self._send("GET", f"jobs/{_seg(job_id)}/status", job_id=job_id, attempt=attempt)
         return JobStatus(resp.json())
 
-    def release(self, job_id: str) -> bool:
-        """Hand a job back to the queue (labcloud extension); False if the server lacks it."""
+    def release(self, job_id: str, *, attempt: int | None = None) -> bool:
+        """Hand a job back to the queue (labcloud extension).
+
+        False if the server lacks the call, or (404) no longer counts the job as ours.
+        """
         try:
-            self._send("POST", f"jobs/{_seg(job_id)}/release")
+            self._send("POST", f"jobs/{_seg(job_id)}/release", attempt=attempt)
         except ApiError as exc:
             if exc.status_code in (404, 405):
                 return False
             raise
         return True
 
-    def download_input(self, file_uri: str, dest_path: Path | str) -> int:
+    def download_input(
+        self, file_uri: str, dest_path: Path | str, *, attempt: int | None = None
+    ) -> int:
         """Fetch one input (``GET /files/{uri}/url``, then the returned request) to ``dest_path``.
 
         Streams to a temporary file next to the target and renames it into place,
         so a failed download leaves nothing half-written. Returns the byte count.
+        ``attempt`` is the lease of the job that needs the input.
         """
         dest = Path(dest_path)
 
         def once() -> int:
             try:
-                resp = self._send("GET", file_url_path(file_uri).lstrip("/"))
+                resp = self._send("GET", file_url_path(file_uri).lstrip("/"), attempt=attempt)
             except ApiError as exc:
                 if exc.status_code == 404:
                     raise FileMissing(f"input {file_uri} not found", 404) from None
                 raise
-            request = FileRequest.parse(resp.json(), "GET", self.api_url)
-            return self._stream_to_file(request, dest, file_uri)
+            request = self._file_request(resp, "GET", attempt)
+            return transfer.stream_to_file(self._http, request, dest, file_uri)
 
-        return self._retrying(f"download of {file_uri}", once)
+        return transfer.retrying(f"download of {file_uri}", once, self._tries, self._pause)
 
     def upload_output(
-        self, job_id: str, kind: OutputKind | str, base_path: str, local_file: Path | str
+        self,
+        job_id: str,
+        kind: OutputKind | str,
+        base_path: str,
+        local_file: Path | str,
+        *,
+        attempt: int | None = None,
     ) -> None:
         """Upload one output file: ``POST /jobs/{id}/files/url``, then a multipart POST.
 
@@ -305,76 +289,20 @@ class WorkerClient:
 
         def once() -> None:
             url_path = f"jobs/{_seg(job_id)}/files/url"
-            resp = self._send("POST", url_path, job_id=job_id, params=params)
-            self._post_file(FileRequest.parse(resp.json(), "POST", self.api_url), path, job_id)
+            resp = self._send("POST", url_path, job_id=job_id, attempt=attempt, params=params)
+            request = self._file_request(resp, "POST", attempt)
+            transfer.post_file(self._http, request, path, job_id)
 
-        self._retrying(f"upload of {path.name}", once)
+        transfer.retrying(f"upload of {path.name}", once, self._tries, self._pause)
 
-    # --- transfers --------------------------------------------------------------
-
-    def _retrying(self, what: str, once: Callable[[], T]) -> T:
-        # The whole exchange is retried: a presigned URL may have expired meanwhile.
-        for attempt in range(1, self._tries + 1):
-            try:
-                return once()
-            except _Transient as exc:
-                if attempt == self._tries:
-                    raise ApiError(f"{what} failed: {exc}") from None
-                self._pause(attempt, f"{what}: {exc}")
-        raise AssertionError("unreachable")
-
-    def _stream_to_file(self, request: FileRequest, dest: Path, uri: str) -> int:
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
-        try:
-            with self._http.stream(request.method, request.url, headers=request.headers) as r:
-                if r.status_code in RETRY_STATUSES:
-                    raise _Transient(f"HTTP {r.status_code}")
-                if r.status_code == 404:
-                    raise FileMissing(f"input {uri} not found", 404)
-                if r.status_code >= 400:
-                    r.read()
-                    raise ApiError(
-                        f"download of {uri}: HTTP {r.status_code}: {r.text[:200]}", r.status_code
-                    )
-                size = 0
-                with open(tmp, "xb") as out:
-                    for chunk in r.iter_bytes(_CHUNK):
-                        out.write(chunk)
-                        size += len(chunk)
-            os.replace(tmp, dest)
-            return size
-        except httpx.TransportError as exc:
-            raise _Transient(str(exc) or type(exc).__name__) from exc
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def _post_file(self, request: FileRequest, path: Path, job_id: str) -> None:
-        # The multipart body sets its own Content-Type (with the boundary).
-        headers = {
-            k: v
-            for k, v in request.headers.items()
-            if k.lower() not in ("content-type", "content-length")
-        }
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as f:
-            try:
-                r = self._http.request(
-                    request.method,
-                    request.url,
-                    headers=headers,
-                    data=request.data,
-                    files={"file": (path.name, f)},
-                )
-            except httpx.TransportError as exc:
-                raise _Transient(str(exc) or type(exc).__name__) from exc
-        if r.status_code in RETRY_STATUSES:
-            raise _Transient(f"HTTP {r.status_code}")
-        if r.status_code == 404:
-            raise JobGone(job_id)
-        if r.status_code >= 400:
-            raise ApiError(
-                f"upload of {path.name}: HTTP {r.status_code}: {r.text[:200]}", r.status_code
-            )
+    def _file_request(
+        self, resp: httpx.Response, default_method: str, attempt: int | None
+    ) -> FileRequest:
+        request = FileRequest.parse(resp.json(), default_method, self.api_url)
+        # Fenced like any job call when it goes back to us; never leaked to S3 & co.
+        if attempt is not None and transfer.is_below(request.url, self.api_url):
+            request = request.with_header(ATTEMPT_HEADER, str(attempt))
+        return request
 
     # --- requests, retries, tokens ------------------------------------------------
 
@@ -384,6 +312,7 @@ class WorkerClient:
         path: str,
         *,
         job_id: str | None = None,
+        attempt: int | None = None,
         authed: bool = True,
         url: str | None = None,
         **kwargs: Any,
@@ -391,32 +320,34 @@ class WorkerClient:
         # Concatenated, not URL.join(): joining collapses the `//` of `local://...`.
         target = url or f"{self.api_url}{path}"
         relogged = False
-        attempt = 0
+        tries = 0
         while True:
-            attempt += 1
+            tries += 1
             headers = {"X-Worker-Id": self.worker_id}
+            if attempt is not None:
+                headers[ATTEMPT_HEADER] = str(attempt)
             token = self._bearer() if authed else None
             if token is not None:
                 headers["Authorization"] = f"Bearer {token}"
             try:
                 resp = self._http.request(method, target, headers=headers, **kwargs)
             except httpx.TransportError as exc:
-                if attempt >= self._tries:
+                if tries >= self._tries:
                     raise ApiError(f"{method} {target}: {exc or type(exc).__name__}") from exc
-                self._pause(attempt, f"{method} {target}: {exc or type(exc).__name__}")
+                self._pause(tries, f"{method} {target}: {exc or type(exc).__name__}")
                 continue
             code = resp.status_code
             if code == 401 and token is not None and self._can_login and not relogged:
                 # Revoked or expired early (clock skew): log in again once, for free.
                 relogged = True
-                attempt -= 1
+                tries -= 1
                 self._forget(token)
                 continue
             if code == 404 and job_id is not None:
                 raise JobGone(job_id)
-            if code in RETRY_STATUSES and attempt < self._tries:
+            if code in RETRY_STATUSES and tries < self._tries:
                 self._pause(
-                    attempt, f"{method} {target}: HTTP {code}", resp.headers.get("Retry-After")
+                    tries, f"{method} {target}: HTTP {code}", resp.headers.get("Retry-After")
                 )
                 continue
             if code >= 400:
@@ -460,21 +391,19 @@ class WorkerClient:
         self.logins += 1
         log.info("logged in as %s (token valid for %.0f s)", self._username, self._expiry - now)
 
-    def _pause(self, attempt: int, what: str, retry_after: str | None = None) -> None:
-        delay = min(self._backoff_max_s, self._backoff_s * 2 ** (attempt - 1))
+    def _pause(self, tries: int, what: str, retry_after: str | None = None) -> None:
+        delay = min(self._backoff_max_s, self._backoff_s * 2 ** (tries - 1))
         if retry_after and retry_after.isdigit():
             delay = max(delay, min(float(retry_after), self._backoff_max_s))
-        log.warning("%s; retry %d/%d in %.1f s", what, attempt, self._tries - 1, delay)
+        log.warning("%s; retry %d/%d in %.1f s", what, tries, self._tries - 1, delay)
         self._sleep(delay)
 
 
-def _absolute(url: str, base: httpx.URL) -> str:
-    # A relative URL (local storage's /download or /upload) points at the worker API.
-    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url):
-        return url
-    if url.startswith("/"):
-        return f"{base.scheme}://{base.netloc.decode('ascii')}{url}"
-    return f"{base}{url}"
+def _raw_attempt(raw: Any) -> int | None:
+    # The attempt of a spec that did not parse, if its meta is readable at all.
+    meta = raw.get("meta") if isinstance(raw, Mapping) else None
+    extra = meta.get("extra") if isinstance(meta, Mapping) else None
+    return lease_attempt(extra) if isinstance(extra, Mapping) else None
 
 
 def _seg(job_id: str) -> str:

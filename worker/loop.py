@@ -1,10 +1,8 @@
 """The worker agent: lease jobs that fit, run each in its own thread, report back.
 
-Threads: the caller of :meth:`Worker.run` polls the worker API; each leased job
-runs in a :class:`JobRun` thread with a :class:`Heartbeat` thread beside it that
-re-sends the job's current status (the keep-alive that extends the lease). A
-404 on any call about a job means it is no longer ours: the run is killed, the
-job dir removed, and nothing more is said about the job.
+Threads: the caller of :meth:`Worker.run` polls the worker API, offering the
+free part of the machine and the runners it allows; each leased job runs in a
+:class:`~worker.job.JobRun` thread (see :mod:`worker.job`).
 
 Stopping: ``stop(drain=True)`` stops leasing and lets running jobs finish
 within DRAIN_TIMEOUT; ``stop(drain=False)`` (or the end of the drain) kills them
@@ -16,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -24,291 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from shared.jobs.specs import JobSpecs
-from shared.jobs.states import JobStatus
-from worker import hardware, staging
-from worker.client import ApiError, AuthError, FileMissing, JobGone, WorkerClient
-from worker.hardware import Grant, Needs, Resources
-from worker.runners import Runner, RunOutcome, RunSpec, make_runner, run_to_completion
+from worker import hardware
+from worker.client import AuthError, WorkerClient
+from worker.hardware import Resources
+from worker.job import JobFailed, JobRun
+from worker.runners import Runner, make_runner
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
-#: How often a running job checks for cancel/kill, per runner: a local process is
-#: cheap to poll; a container costs an engine API call per poll.
-TICK_S = {"process": 0.25}
-_DEFAULT_TICK_S = 1.0
 #: How long shutdown waits for job threads after killing them.
 _JOIN_TIMEOUT_S = 60.0
-#: Rounds of the client's retries spent on a job's final status before giving up.
-_FINAL_STATUS_ROUNDS = 3
-
-
-class JobFailed(Exception):
-    """The job cannot go on; the message is what the user sees as runtime_details."""
-
-
-class _Aborted(Exception):
-    """The job was cancelled by the server or killed by a hard stop."""
-
-
-class Heartbeat:
-    """Sends a job's status transitions and re-sends the current one every ``interval``.
-
-    One lock orders transitions and keep-alives, so a slow keep-alive can never
-    land after (and undo) a newer status. A transition that cannot be delivered
-    is not fatal: the next keep-alive carries the new status.
-    """
-
-    def __init__(self, client: WorkerClient, job_id: str, interval: float, on_gone: Any) -> None:
-        self._client, self._job_id, self._interval = client, job_id, interval
-        self._on_gone = on_gone
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.status: JobStatus | None = None
-
-    def set(self, status: JobStatus) -> None:
-        """Move to ``status`` now; raises :class:`JobGone` if the job is no longer ours."""
-        with self._lock:
-            self.status = status
-            try:
-                self._client.set_status(self._job_id, status)
-            except JobGone:
-                raise
-            except ApiError as exc:
-                log.warning("job %s: %s not reported yet: %s", self._job_id, status.value, exc)
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._beat, daemon=True, name=f"heartbeat-{self._job_id}"
-            )
-            self._thread.start()
-
-    def stop(self) -> None:
-        """No keep-alive is sent once this returns."""
-        self._stopped.set()
-        with self._lock:  # waits for a keep-alive in flight
-            pass
-
-    def _beat(self) -> None:
-        while not self._stopped.wait(self._interval):
-            with self._lock:
-                if self._stopped.is_set() or self.status is None:
-                    return
-                try:
-                    self._client.set_status(self._job_id, self.status)
-                except JobGone:
-                    self._on_gone()
-                    return
-                except Exception as exc:  # noqa: BLE001 - keep beating; the lease may survive
-                    log.warning("job %s: heartbeat failed: %s", self._job_id, exc)
-
-
-class JobRun:
-    """One leased job, from ``preprocessing`` to its final status, in its own thread."""
-
-    def __init__(
-        self, worker: Worker, job_id: str, spec: JobSpecs, needs: Needs, grant: Grant | None
-    ) -> None:
-        self.worker, self.job_id, self.spec = worker, job_id, spec
-        self.needs, self.grant = needs, grant
-        self.gone = threading.Event()  # the server said 404: drop the job silently
-        self.waiting = grant is None  # leased, waiting for resources to free up
-        self._heartbeat = Heartbeat(
-            worker.client, job_id, worker.settings.heartbeat_interval, on_gone=self.gone.set
-        )
-        self._final_sent = False
-        self._dirs: list[Path] = []  # job dir and private dir, removed at the end
-        self.thread = threading.Thread(target=self._main, daemon=True, name=f"job-{job_id}")
-
-    def aborted(self) -> bool:
-        """True once the job must stop: cancelled by the server or killed by a hard stop."""
-        return self.gone.is_set() or self.worker.killing.is_set()
-
-    def _main(self) -> None:
-        try:
-            self._execute()
-        except JobGone:
-            self.gone.set()
-        except _Aborted:
-            pass
-        except JobFailed as exc:
-            self._finish(JobStatus.error, str(exc))
-        except Exception as exc:  # noqa: BLE001 - a bug must not leave the job hanging
-            log.exception("job %s: worker error", self.job_id)
-            self._finish(JobStatus.error, f"worker error: {type(exc).__name__}: {exc}")
-        finally:
-            try:
-                self._clean_up()
-            finally:  # even if cleaning up failed, the worker must not wait for us
-                self.worker.job_done(self)
-
-    def _clean_up(self) -> None:
-        self._heartbeat.stop()
-        if self.gone.is_set():
-            log.warning("job %s: the server no longer knows it as ours; dropped", self.job_id)
-        elif not self._final_sent:
-            self._release()
-        for path in self._dirs:
-            staging.remove_job_dir(path)
-        if self.grant is not None:
-            self.worker.resources.release(self.grant)
-
-    def _execute(self) -> None:
-        spec, settings = self.spec, self.worker.settings
-        name = spec.handler.runner
-        if name not in settings.allowed_runners:
-            raise JobFailed(
-                f"runner '{name}' is not enabled on this worker "
-                f"(enabled: {', '.join(settings.allowed_runners)})"
-            )
-        if reason := self.worker.resources.never_fits(self.needs):
-            raise JobFailed(f"the job {reason}")
-        if name == "docker" and not spec.handler.image_url:
-            raise JobFailed("the entrypoint names no container image")
-        runner = self.worker.runner_for(name)
-        self._heartbeat.set(JobStatus.preprocessing)
-        if self.grant is None:
-            self.grant = self.worker.resources.reserve(self.needs, give_up=self.aborted)
-            self.waiting = False
-            self._check()
-        jobdir = staging.create_job_dir(self.worker.scratch, self.job_id)
-        self._dirs.append(jobdir)
-        # The runner log is written outside the job dir, where the job cannot touch it.
-        private = Path(tempfile.mkdtemp(prefix=".private-", dir=self.worker.scratch))
-        self._dirs.append(private)
-        try:
-            staging.make_output_dirs(jobdir, spec.handler.files_up)
-            staging.stage_inputs(
-                jobdir, spec.handler.files_down, self.worker.client.download_input, self.aborted
-            )
-        except staging.StagingCancelled:
-            raise _Aborted() from None
-        except staging.UnsafePath as exc:
-            raise JobFailed(f"unsafe path in the job spec: {exc}") from None
-        except FileMissing as exc:
-            raise JobFailed(f"input missing: {exc}") from None
-        except (JobGone, AuthError):
-            raise
-        except ApiError as exc:
-            raise JobFailed(f"could not download the inputs: {exc}") from None
-        self._prepare_image(runner)
-        self._check()
-        self._heartbeat.set(JobStatus.running)
-        outcome = self._run(runner, jobdir)
-        self._check()
-        self._heartbeat.set(JobStatus.postprocessing)
-        self._upload(jobdir, private, outcome)
-        if outcome.exit_code == 0:
-            self._finish(JobStatus.finished, None)
-        else:
-            if outcome.timed_out:
-                reason = f"timeout after {spec.handler.timeout} s"
-            else:
-                reason = f"exit code {outcome.exit_code}"
-            tail = outcome.log_tail
-            self._finish(JobStatus.error, f"{reason}\n{tail}" if tail else reason)
-
-    def _check(self) -> None:
-        if self.aborted():
-            raise _Aborted()
-
-    def _prepare_image(self, runner: Runner[Any]) -> None:
-        # Pulling happens while we still say `preprocessing`, with heartbeats going.
-        ensure_image = getattr(runner, "ensure_image", None)
-        image = self.spec.handler.image_url
-        if ensure_image is None or not image:
-            return
-        try:
-            ensure_image(image)
-        except Exception as exc:  # noqa: BLE001 - any engine error means: no image
-            # Docker's `explanation` is the engine's own words, without the request URL.
-            reason = getattr(exc, "explanation", None) or exc
-            raise JobFailed(f"image {image} could not be obtained: {reason}") from None
-
-    def _run(self, runner: Runner[Any], jobdir: Path) -> RunOutcome:
-        spec = self.spec
-        env = dict(spec.app.env)
-        if self.worker.resources.machine.gpus and spec.handler.runner == "process":
-            # A plain process sees every GPU; show it only the ones it was given.
-            indices = self.grant.gpu_indices if self.grant else ()
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in indices)
-        run_spec = RunSpec(
-            job_id=self.job_id,
-            command=" ".join(spec.app.cmd),
-            files_dir=jobdir,
-            image=spec.handler.image_url,
-            env=env,
-            cpu_cores=spec.hardware.cpu_cores,
-            memory_mb=spec.hardware.memory,
-            gpus=self.needs.gpus,
-            timeout_s=spec.handler.timeout,
-        )
-        try:
-            outcome = run_to_completion(
-                runner,
-                run_spec,
-                on_tick=lambda: not self.aborted(),
-                tick_s=TICK_S.get(spec.handler.runner, _DEFAULT_TICK_S),
-            )
-        except Exception as exc:  # noqa: BLE001 - runner/engine errors: the job cannot start
-            raise JobFailed(f"could not start the job: {exc}") from None
-        if outcome.killed:
-            raise _Aborted()
-        log.info(
-            "job %s: exit code %s, timed out: %s", self.job_id, outcome.exit_code, outcome.timed_out
-        )
-        return outcome
-
-    def _upload(self, jobdir: Path, private: Path, outcome: RunOutcome) -> None:
-        files_up = self.spec.handler.files_up
-        uploads = staging.collect_outputs(jobdir, files_up)
-        uploads.append(staging.write_job_log(files_up, uploads, private, outcome.log))
-        for item in uploads:
-            self._check()
-            try:
-                self.worker.client.upload_output(self.job_id, item.kind, item.base_path, item.path)
-            except (JobGone, AuthError):
-                raise
-            except (ApiError, OSError) as exc:
-                reason = f"uploading {item.base_path}/{item.path.name} failed: {exc}"
-                if outcome.exit_code:
-                    reason += f"; the job had failed with exit code {outcome.exit_code}"
-                raise JobFailed(reason) from None
-        log.info("job %s: uploaded %d file(s)", self.job_id, len(uploads))
-
-    def _finish(self, status: JobStatus, details: str | None) -> None:
-        """Send the final status (unless the job is gone or being handed back)."""
-        self._heartbeat.stop()
-        if self.aborted():
-            return
-        for round_ in range(1, _FINAL_STATUS_ROUNDS + 1):
-            try:
-                self.worker.client.set_status(self.job_id, status, details)
-            except JobGone:
-                self.gone.set()
-                return
-            except ApiError as exc:
-                log.error(
-                    "job %s: %s not reported (try %d): %s", self.job_id, status.value, round_, exc
-                )
-                continue
-            self._final_sent = True
-            first_line = f" ({details.splitlines()[0]})" if details else ""
-            log.info("job %s: %s%s", self.job_id, status.value, first_line)
-            return
-        # Undeliverable: the lease will expire and the server requeues the job.
-        self._final_sent = True
-
-    def _release(self) -> None:
-        try:
-            released = self.worker.client.release(self.job_id)
-        except ApiError as exc:
-            log.warning("job %s: release failed (%s); its lease will expire", self.job_id, exc)
-            return
-        if released:
-            log.info("job %s: handed back to the queue", self.job_id)
-        else:
-            log.info("job %s: the server cannot release jobs; its lease will expire", self.job_id)
 
 
 class Worker:
@@ -373,6 +96,7 @@ class Worker:
                         capacity,
                         limit=1,
                         groups=s.group_list,
+                        runners=s.allowed_runners,
                         older_than=s.older_than,
                         wait=s.long_poll,
                     )
@@ -441,7 +165,7 @@ class Worker:
 
     def _start(self, job_id: str, spec: JobSpecs) -> None:
         if self.killing.is_set():  # leased by a long poll that outlived a hard stop
-            JobRun(self, job_id, spec, hardware.job_needs(spec), None)._release()
+            JobRun(self, job_id, spec, hardware.job_needs(spec), None).release()
             return
         needs = hardware.job_needs(spec)
         # Reserve here, not in the job thread, so the next poll advertises what is left.

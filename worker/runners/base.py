@@ -33,6 +33,9 @@ class RunSpec:
     cpu_cores: int | None = None
     memory_mb: int | None = None
     gpus: int = 0  # number of GPUs requested; 0 = none
+    # The host GPUs (nvidia-smi indices or UUIDs) reserved for this run; when set,
+    # the run gets exactly these, otherwise any `gpus` of them.
+    gpu_ids: tuple[str, ...] = ()
     timeout_s: float | None = None
 
 

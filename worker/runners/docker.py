@@ -56,7 +56,10 @@ def container_options(spec: RunSpec) -> dict[str, Any]:
         options["memswap_limit"] = f"{spec.memory_mb}m"
     if spec.cpu_cores:
         options["nano_cpus"] = int(spec.cpu_cores * 1e9)
-    if spec.gpus:
+    if spec.gpu_ids:
+        request = DeviceRequest(device_ids=list(spec.gpu_ids), capabilities=[["gpu"]])
+        options["device_requests"] = [request]
+    elif spec.gpus:
         options["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
     return options
 

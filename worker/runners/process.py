@@ -43,7 +43,8 @@ class ProcessRunner:
     rlimit (``ulimit -v``). It is off by default because address-space limits
     are far stricter than container RSS limits (thread stacks, allocator arenas
     and CUDA reserve lots of address space) and break ordinary programs.
-    CPU and GPU requests are not enforced for plain processes.
+    CPU requests are not enforced for plain processes; GPUs only through
+    ``CUDA_VISIBLE_DEVICES`` (see :meth:`build_env`).
     """
 
     def __init__(
@@ -58,12 +59,20 @@ class ProcessRunner:
         self._log_dir = Path(log_dir) if log_dir is not None else None
 
     def build_env(self, spec: RunSpec, host_env: Mapping[str, str] | None = None) -> dict[str, str]:
-        """Return the job's environment: filtered host env + ``spec.env`` + ``FILES_DIR``."""
+        """Return the job's environment: filtered host env + ``spec.env`` + ``FILES_DIR``.
+
+        A plain process sees every GPU of the host, so ``CUDA_VISIBLE_DEVICES``
+        shows it only ``spec.gpu_ids``, or none when it asked for no GPU; the
+        job's own env cannot widen that. A GPU count without ids (no reservation
+        was made) keeps the host's value.
+        """
         host_env = os.environ if host_env is None else host_env
         env = {
             k: v for k, v in host_env.items() if k in self._passthrough_env or k.startswith("LC_")
         }
         env.update(spec.env)
+        if spec.gpu_ids or not spec.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(spec.gpu_ids)
         # `python` in the job must be the worker's interpreter (its venv has the app deps).
         python_dir = os.path.dirname(sys.executable)
         path = env.get("PATH") or os.defpath

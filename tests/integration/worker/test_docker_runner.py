@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from worker.runners.base import LOG_TAIL_CHARS, RunSpec, run_to_completion
-from worker.runners.docker import JOB_LABEL, DockerRunner, container_name, container_options
+from worker.runners.docker import JOB_LABEL, DockerRunner, container_name
 
 
 @pytest.fixture
@@ -178,11 +178,3 @@ def test_container_name_is_valid_and_unique(job_id):
     assert a != b
     assert a.startswith("labcloud-job-")
     assert all(c.isalnum() or c in "_.-" for c in a)
-
-
-def test_gpu_request_becomes_device_request(tmp_path):
-    opts = container_options(RunSpec(job_id="j", command="true", files_dir=tmp_path, gpus=2))
-    (req,) = opts["device_requests"]
-    assert req["Count"] == 2 and req["Capabilities"] == [["gpu"]]
-    no_gpu = container_options(RunSpec(job_id="j", command="true", files_dir=tmp_path))
-    assert "device_requests" not in no_gpu and "mem_limit" not in no_gpu

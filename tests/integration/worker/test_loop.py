@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.worker.worker_protocol_fake import FakeState, job_spec, serve
+from worker import hardware
 from worker.loop import Worker
 from worker.settings import WorkerSettings
 
@@ -196,8 +197,19 @@ def test_cancel_during_staging(fake, tmp_path):
     assert not any(c.path.endswith("/download") for c in state.calls)
 
 
-def test_a_runner_this_worker_does_not_allow(fake, tmp_path):
+def test_a_job_for_a_runner_this_worker_does_not_list_is_not_leased(fake, tmp_path):
     url, state = fake
+    state.add_job("q13", job_spec(13, "true", runner="docker", image="busybox"))
+    worker = Worker(_settings(url, tmp_path, runners="process"))
+    with running(worker):
+        wait_for(lambda: sum(c.path == "/jobs" for c in state.calls) >= 3)
+    assert [c.params["runners"] for c in state.calls if c.path == "/jobs"][0] == ["process"]
+    assert len(state.queue) == 1 and "q13" not in state.statuses
+
+
+def test_a_runner_this_worker_does_not_allow_from_an_older_server(fake, tmp_path):
+    url, state = fake
+    state.match_runners = False
     state.add_job("q13", job_spec(13, "true", runner="docker", image="busybox"))
     worker = Worker(_settings(url, tmp_path, runners="process"))
     with running(worker):
@@ -371,3 +383,64 @@ def test_long_poll_is_requested_and_a_server_ignoring_it_is_not_hammered(fake, t
     polls = [c for c in state.calls if c.path == "/jobs"]
     assert polls and all(c.params["wait"] == ["2"] for c in polls)
     assert len(polls) <= 6  # the fake answers at once: the worker still backs off
+
+
+def test_polls_list_the_runners_and_job_calls_carry_the_attempt(fake, tmp_path):
+    url, state = fake
+    state.attempts["q80"] = 4  # leased three times before: this lease is attempt 5
+    cmd = 'cp "data/in.txt" output/copy.txt'
+    state.add_job("q80", job_spec(80, cmd, files_down={"data/in.txt": INPUT_URI}))
+    worker = Worker(_settings(url, tmp_path, runners="process,docker"))
+    with running(worker):
+        wait_for(lambda: state.final("q80"))
+    assert state.final("q80") == ("finished", None)
+    assert state.uploads[("q80", "output", "output", "copy.txt")] == b"hello world\n"
+    polls = [c for c in state.calls if c.path == "/jobs"]
+    assert polls and all(c.params["runners"] == ["process", "docker"] for c in polls)
+    job_calls = [c for c in state.calls if c.path not in ("/jobs", "/token")]
+    kinds = {c.path.rsplit("/", 1)[1] for c in job_calls}
+    assert kinds == {"status", "url", "download", "upload"}
+    assert {c.attempt for c in job_calls} == {"5"}
+
+
+def test_a_superseded_attempt_is_killed_and_dropped(fake, tmp_path):
+    url, state = fake
+    pid_file = tmp_path / "pid"
+    state.add_job("q81", job_spec(81, f"echo $$ > {pid_file}; exec sleep 60"))
+    worker = Worker(_settings(url, tmp_path))
+    with running(worker):
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip())
+        pid = int(pid_file.read_text())
+        state.supersede("q81")  # e.g. our lease ran out and another worker holds it now
+        wait_for(lambda: not worker.running_jobs, timeout=10)
+        assert not _alive(pid)
+        assert job_dirs(tmp_path) == []
+    assert state.final("q81") is None
+    assert not any(c.path.startswith("/jobs/q81/files") for c in state.calls)
+    assert state.released == []
+
+
+def test_each_gpu_job_sees_only_its_own_gpu(fake, tmp_path):
+    url, state = fake
+    gpus = [hardware.Gpu(index=i, model="Test GPU", memory_mb=16000) for i in (0, 1)]
+    machine = hardware.probe(cpu_cores=4, memory_mb=4000, gpus=gpus)
+    # The two GPU jobs wait for each other: they hold their GPUs at the same time.
+    for me, other in (("a", "b"), ("b", "a")):
+        cmd = (
+            f'echo "GPUS=$CUDA_VISIBLE_DEVICES"; touch {tmp_path}/{me}; '
+            f"while [ ! -e {tmp_path}/{other} ]; do sleep 0.05; done"
+        )
+        spec = job_spec(82, cmd, timeout=10)
+        spec["handler"]["gpus"] = 1
+        state.add_job(f"q-gpu-{me}", spec)
+    state.add_job("q-cpu", job_spec(83, 'echo "GPUS=$CUDA_VISIBLE_DEVICES"'))
+    worker = Worker(_settings(url, tmp_path, max_concurrent_jobs=3), machine=machine)
+    with running(worker):
+        wait_for(lambda: all(state.final(j) for j in ("q-gpu-a", "q-gpu-b", "q-cpu")))
+
+    def seen(job_id: str) -> str:
+        log = state.uploads[(job_id, "log", "log", "job.log")].decode()
+        return next(line for line in log.splitlines() if line.startswith("GPUS="))
+
+    assert sorted([seen("q-gpu-a"), seen("q-gpu-b")]) == ["GPUS=0", "GPUS=1"]
+    assert seen("q-cpu") == "GPUS="

@@ -17,6 +17,7 @@ from worker.client import (
     JobGone,
     WorkerClient,
     file_url_path,
+    lease_attempt,
 )
 from worker.hardware import Capacity
 
@@ -112,7 +113,7 @@ def test_retries_503_then_succeeds(fake):
     clock = FakeTime()
     with _client(url, clock) as client:
         state.fail_next("GET", "/jobs", 503, 503)
-        jobs = client.fetch_jobs(CAPACITY)
+        jobs = client.fetch_jobs(CAPACITY, runners=["process"])
     assert list(jobs) == ["q1"] and jobs["q1"].meta.job_id == 1
     assert clock.sleeps == [1.0, 2.0]  # exponential backoff
 
@@ -174,14 +175,25 @@ def test_worker_id_is_constant_per_client(fake, tmp_path):
     assert a.worker_id != b.worker_id
 
 
-def test_fetch_jobs_sends_hardware_groups_and_wait(fake):
+def test_fetch_jobs_sends_hardware_groups_runners_and_wait(fake):
     url, state = fake
     capacity = Capacity(
-        cpu_cores=3, memory_mb=1234, gpu_model="RTX 3090", gpu_archi="ampere", gpu_mem_mb=24000,
+        cpu_cores=3,
+        memory_mb=1234,
+        gpu_model="RTX 3090",
+        gpu_archi="ampere",
+        gpu_mem_mb=24000,
         gpus=1,
     )
     with _client(url) as client:
-        assert client.fetch_jobs(capacity, groups=["lab-a", "lab-b"], older_than=5, wait=2) == {}
+        jobs = client.fetch_jobs(
+            capacity,
+            groups=["lab-a", "lab-b"],
+            runners=["process", "docker"],
+            older_than=5,
+            wait=2,
+        )
+        assert jobs == {}
     call = next(c for c in state.calls if c.path == "/jobs")
     assert call.params == {
         "memory": ["1234"],
@@ -193,6 +205,7 @@ def test_fetch_jobs_sends_hardware_groups_and_wait(fake):
         "gpu_model": ["RTX 3090"],
         "gpu_archi": ["ampere"],
         "groups": ["lab-a", "lab-b"],
+        "runners": ["process", "docker"],
         "wait": ["2"],
     }
 
@@ -314,6 +327,111 @@ def test_an_unreadable_job_spec_is_reported_and_skipped(fake):
     state.add_job("bad", {"app": {"cmd": ["true"]}})  # no handler, no meta
     state.add_job("good", job_spec(2, "true"))
     with _client(url) as client:
-        assert client.fetch_jobs(CAPACITY, limit=2).keys() == {"good"}
+        assert client.fetch_jobs(CAPACITY, limit=2, runners=["process", "docker"]).keys() == {
+            "good"
+        }
     [(status, details)] = state.statuses["bad"]
     assert status == "error" and details.startswith("the worker could not read the job spec")
+
+
+def test_an_unreadable_job_spec_is_reported_under_its_attempt(fake):
+    url, state = fake
+    state.add_job("bad", {"app": {"cmd": ["true"]}, "meta": {"job_id": "x"}})
+    with _client(url) as client:
+        assert client.fetch_jobs(CAPACITY) == {}
+    [call] = [c for c in state.calls if c.path == "/jobs/bad/status"]
+    assert call.attempt == "1"
+    assert state.status_names("bad") == ["error"]
+
+
+# --- fencing by attempt ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "attempt"),
+    [({"attempt": 3}, 3), ({"attempt": "4"}, 4), ({}, None), (None, None),
+     ({"attempt": True}, None), ({"attempt": "x"}, None)],
+)  # fmt: skip
+def test_lease_attempt(extra, attempt):
+    assert lease_attempt(extra) == attempt
+
+
+def test_the_spec_carries_the_lease_attempt(fake):
+    url, state = fake
+    state.add_job("q1", job_spec(1, "true"))
+    with _client(url) as client:
+        [spec] = client.fetch_jobs(CAPACITY, runners=["process"]).values()
+        assert lease_attempt(spec.meta.extra) == 1
+        state.send_attempts = False  # an older server
+        state.add_job("q2", job_spec(2, "true"))
+        [spec] = client.fetch_jobs(CAPACITY, runners=["process"]).values()
+        assert lease_attempt(spec.meta.extra) is None
+
+
+def test_every_call_about_a_job_carries_its_attempt(fake, tmp_path):
+    url, state = fake
+    state.files["local://a/x"] = b"x"
+    state.attempts["q1"] = 3
+    out = tmp_path / "r.txt"
+    out.write_text("r")
+    with _client(url) as client:
+        client.fetch_jobs(CAPACITY)
+        client.set_status("q1", JobStatus.running, attempt=3)
+        assert client.get_status("q1", attempt=3) is JobStatus.running
+        client.download_input("local://a/x", tmp_path / "x", attempt=3)
+        client.upload_output("q1", "output", "output", out, attempt=3)
+        assert client.release("q1", attempt=3) is True
+    job_calls = [c for c in state.calls if c.path != "/jobs" and c.path != "/token"]
+    assert {c.path.rsplit("/", 1)[1] for c in job_calls} == {
+        "status", "url", "download", "upload", "release"
+    }  # fmt: skip
+    assert {c.attempt for c in job_calls} == {"3"}
+    assert {c.attempt for c in state.calls if c.path in ("/jobs", "/token")} == {None}
+
+
+def test_without_an_attempt_no_header_is_sent(fake, tmp_path):
+    url, state = fake
+    out = tmp_path / "r.txt"
+    out.write_text("r")
+    with _client(url) as client:
+        client.set_status("q1", JobStatus.running)
+        client.upload_output("q1", "output", "output", out)
+        client.release("q1")
+    assert {c.attempt for c in state.calls} == {None}
+
+
+def test_a_superseded_attempt_is_job_gone(fake, tmp_path):
+    url, state = fake
+    state.attempts["q1"] = 1
+    out = tmp_path / "r.txt"
+    out.write_text("r")
+    with _client(url) as client:
+        client.set_status("q1", JobStatus.running, attempt=1)
+        state.supersede("q1")  # requeued after a lost lease, leased again
+        with pytest.raises(JobGone):
+            client.set_status("q1", JobStatus.running, attempt=1)
+        with pytest.raises(JobGone):
+            client.upload_output("q1", "output", "output", out, attempt=1)
+        assert client.release("q1", attempt=1) is False
+        client.set_status("q1", JobStatus.running, attempt=2)  # the new holder's
+    assert state.released == [] and state.uploads == {}
+
+
+def test_the_attempt_is_not_sent_to_transfer_urls_elsewhere(tmp_path):
+    # Two servers, one state: the API hands out transfer URLs on the other one,
+    # as it would presigned S3 URLs.
+    with serve() as (api, state), serve(state) as (other, _):
+        state.transfer_base = other
+        state.files["local://a/x"] = b"x"
+        out = tmp_path / "r.txt"
+        out.write_text("r")
+        with _client(api) as client:
+            client.download_input("local://a/x", tmp_path / "x", attempt=2)
+            client.upload_output("q1", "output", "output", out, attempt=2)
+    assert state.uploads == {("q1", "output", "output", "r.txt"): b"r"}
+    api_host, other_host = api.removeprefix("http://"), other.removeprefix("http://")
+    transfers = [c for c in state.calls if c.host == other_host]
+    assert {c.path.rsplit("/", 1)[1] for c in transfers} == {"download", "upload"}
+    assert {c.attempt for c in transfers} == {None}
+    asks = [c for c in state.calls if c.host == api_host and c.path.endswith("/url")]
+    assert len(asks) == 2 and {c.attempt for c in asks} == {"2"}

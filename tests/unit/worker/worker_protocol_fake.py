@@ -4,11 +4,15 @@ A FastAPI app under uvicorn in a thread on a loopback port: ``POST /token``
 (short-lived JWTs), ``GET /jobs`` from an in-memory queue, status updates,
 file URLs with the FileHTTPRequest indirection (the upload asks for an extra
 ``key`` form field, as an S3 presigned POST does), and ``POST /jobs/{id}/release``.
+Like the real server it numbers each lease (``meta.extra["attempt"]``), answers
+404 to a job call with a superseded ``X-Labcloud-Attempt``, and offers a job
+only to a poll that lists its runner in ``runners`` (none listed: docker).
 Tests script faults: status codes to answer next, jobs that are "gone" (404).
 """
 
 from __future__ import annotations
 
+import copy
 import socket
 import threading
 import time
@@ -35,6 +39,8 @@ class Call:
     params: dict[str, list[str]]
     worker_id: str | None
     token: str | None
+    attempt: str | None = None  # the X-Labcloud-Attempt header
+    host: str = ""  # host:port the call went to
 
 
 @dataclass
@@ -54,6 +60,12 @@ class FakeState:
     supports_release: bool = True
     gone: set[str] = field(default_factory=set)
     gone_when: dict[str, str] = field(default_factory=dict)  # job → status that makes it gone
+    attempts: dict[str, int] = field(default_factory=dict)  # job → current attempt
+    send_attempts: bool = True  # False: an older server, specs carry no attempt
+    match_runners: bool = True  # False: an older server, ignoring `runners`
+    # Base URL of the file transfers handed out (e.g. another server, as S3 would
+    # be); None: this server, with a relative upload URL.
+    transfer_base: str | None = None
     valid_tokens: set[str] = field(default_factory=set)
     logins: int = 0
     calls: list[Call] = field(default_factory=list)
@@ -63,6 +75,11 @@ class FakeState:
 
     def add_job(self, job_id: str, spec: dict[str, Any]) -> None:
         self.queue.append((job_id, spec))
+
+    def supersede(self, job_id: str) -> None:
+        """Start a new attempt of the job, as a requeue after a lost lease would."""
+        with self.lock:
+            self.attempts[job_id] = self.attempts.get(job_id, 0) + 1
 
     def fail_next(self, method: str, path_prefix: str, *codes: int) -> None:
         self.faults[(method, path_prefix)] = deque(codes)
@@ -93,6 +110,8 @@ def create_app(state: FakeState) -> FastAPI:
                     {k: request.query_params.getlist(k) for k in request.query_params},
                     request.headers.get("x-worker-id"),
                     auth.removeprefix("Bearer ") or None,
+                    request.headers.get("x-labcloud-attempt"),
+                    request.url.netloc,
                 )
             )
             for (method, prefix), codes in state.faults.items():
@@ -108,9 +127,16 @@ def create_app(state: FakeState) -> FastAPI:
 
     def job_call(request: Request, job_id: str) -> None:
         authorize(request)
+        attempt = request.headers.get("x-labcloud-attempt")
         with state.lock:
             if job_id in state.gone:
                 raise HTTPException(404, "job gone")
+            current = state.attempts.get(job_id)
+            if attempt is not None and current is not None and attempt != str(current):
+                raise HTTPException(404, "attempt superseded")
+
+    def transfer_base(request: Request) -> str:
+        return (state.transfer_base or f"{request.base_url}").rstrip("/")
 
     @app.post("/token", status_code=201)
     def token(username: Annotated[str, Form()], password: Annotated[str, Form()]) -> dict:
@@ -141,6 +167,7 @@ def create_app(state: FakeState) -> FastAPI:
         gpu_mem: int = 0,
         limit: int = 1,
         groups: Annotated[list[str] | None, Query()] = None,
+        runners: Annotated[list[str] | None, Query()] = None,
     ) -> dict[str, Any]:
         authorize(request)
         out: dict[str, Any] = {}
@@ -149,8 +176,15 @@ def create_app(state: FakeState) -> FastAPI:
                 if len(out) >= limit:
                     break
                 hw = spec.get("hardware") or {}
+                runner = (spec.get("handler") or {}).get("runner", "docker")
+                if state.match_runners and runner not in (runners or ["docker"]):
+                    continue
                 if (hw.get("cpu_cores") or 0) <= cpu_cores and (hw.get("memory") or 0) <= memory:
                     state.queue.remove((job_id, spec))
+                    attempt = state.attempts[job_id] = state.attempts.get(job_id, 0) + 1
+                    if state.send_attempts and isinstance(spec.get("meta"), dict):
+                        spec = copy.deepcopy(spec)
+                        spec["meta"].setdefault("extra", {})["attempt"] = attempt
                     out[job_id] = spec
         return out
 
@@ -173,7 +207,7 @@ def create_app(state: FakeState) -> FastAPI:
 
     @app.post("/jobs/{job_id}/release", status_code=204)
     def release(request: Request, job_id: str) -> None:
-        authorize(request)
+        job_call(request, job_id)
         with state.lock:
             if not state.supports_release:
                 raise HTTPException(405, "not supported")
@@ -187,7 +221,7 @@ def create_app(state: FakeState) -> FastAPI:
                 raise HTTPException(404, "no such file")
         # From the raw path: an encoded `?` or `#` in the URI must stay encoded.
         raw = request.scope["raw_path"].decode("ascii")
-        url = f"{request.base_url}".rstrip("/") + raw.removesuffix("/url") + "/download"
+        url = transfer_base(request) + raw.removesuffix("/url") + "/download"
         return {
             "method": "GET",
             "url": url,
@@ -209,6 +243,8 @@ def create_app(state: FakeState) -> FastAPI:
         job_call(request, job_id)
         query = urlencode({"type": type, "base_path": base_path})
         url = f"/jobs/{job_id}/files/upload?{query}"
+        if state.transfer_base is not None:
+            url = state.transfer_base + url
         return {
             "method": "POST",
             "url": url,
