@@ -26,46 +26,43 @@ def _logging(level: str) -> None:
     )
 
 
+Migrate = Annotated[bool, typer.Option(help="Apply database migrations first.")]
+
+
+def _serve_api(package: str, host: str, port: int, migrate: bool, log_level: str) -> None:
+    """Run `<package>.main:create_app` with settings from the environment and .env."""
+    import importlib
+
+    import uvicorn
+
+    _logging(log_level)
+    settings = importlib.import_module(f"{package}.settings").load_settings()
+    if migrate:
+        importlib.import_module(f"{package}.db.session").upgrade(settings.db_url)
+    app_ = importlib.import_module(f"{package}.main").create_app(settings)
+    uvicorn.run(app_, host=host, port=port, log_level=log_level, proxy_headers=True)
+
+
 @app.command("user-api")
 def user_api(
     host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    migrate: Annotated[bool, typer.Option(help="Apply database migrations first.")] = False,
+    migrate: Migrate = False,
     log_level: LogLevel = "info",
 ) -> None:
     """Run the user-facing API (settings from the environment and .env)."""
-    import uvicorn
-
-    from userfacing_api.db.session import upgrade
-    from userfacing_api.main import create_app
-    from userfacing_api.settings import load_settings
-
-    _logging(log_level)
-    settings = load_settings()
-    if migrate:
-        upgrade(settings.db_url)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, proxy_headers=True)
+    _serve_api("userfacing_api", host, port, migrate, log_level)
 
 
 @app.command("worker-api")
 def worker_api(
     host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8001,
-    migrate: Annotated[bool, typer.Option(help="Apply database migrations first.")] = False,
+    migrate: Migrate = False,
     log_level: LogLevel = "info",
 ) -> None:
     """Run the worker-facing API (settings from the environment and .env)."""
-    import uvicorn
-
-    from workerfacing_api.db.session import upgrade
-    from workerfacing_api.main import create_app
-    from workerfacing_api.settings import load_settings
-
-    _logging(log_level)
-    settings = load_settings()
-    if migrate:
-        upgrade(settings.db_url)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, proxy_headers=True)
+    _serve_api("workerfacing_api", host, port, migrate, log_level)
 
 
 @app.command("worker")

@@ -7,6 +7,7 @@ and how to bring its schema up to date.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from alembic import command
@@ -14,6 +15,11 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC: both APIs store and return dates this way, as DECODE does."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal, TypeVar
 from urllib.parse import quote
 
-from pydantic import ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class SettingsError(SystemExit):
@@ -47,3 +49,106 @@ def reject_aws_secret_arn(name: str, value: str | None) -> None:
         raise ValueError(
             f"{name} is a Secrets Manager ARN; install and configure the AWS integration to use it"
         )
+
+
+MIN_API_KEY_LENGTH = 16
+MIN_TOKEN_SECRET_LENGTH = 32
+
+
+def secret_value(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
+
+
+class APISettings(BaseSettings):
+    """What both APIs configure alike: auth, storage, their database and the shared key.
+
+    Each API subclasses it with its own settings (and its own DATABASE_URL default).
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # authentication
+    auth: bool = Field(
+        default=False,
+        description="1 = local accounts: /user, /token and /login are served by the user API, "
+        "which issues the tokens. 0 = Cognito (COGNITO_* required).",
+    )
+    auth_token_secret: SecretStr | None = Field(
+        default=None, description="labcloud: HS256 key of local-account tokens (≥ 32 chars)"
+    )
+    auth_token_issuer: str = Field(default="labcloud", description="labcloud: `iss` of tokens")
+    auth_token_audience: str = Field(default="labcloud", description="labcloud: `aud` of tokens")
+    cognito_client_id: str | None = None
+    cognito_secret: SecretStr | None = None
+    cognito_user_pool_id: str | None = None
+    cognito_region: str | None = None
+    cognito_jwks_url: str | None = Field(
+        default=None, description="labcloud: JWKS URL override (an AWS emulator, a proxy)"
+    )
+
+    # data
+    filesystem: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+    user_data_root_path: str = Field(
+        default="./labcloud-data/files", description="root of all users' files (both APIs)"
+    )
+    database_url: str
+    database_secret: SecretStr | None = None
+
+    internal_api_key_secret: SecretStr | None = Field(
+        default=None, description="the key the two APIs present to each other (≥ 16 chars)"
+    )
+
+    # Secret settings that may not be given as a Secrets Manager ARN (yet).
+    SECRET_NAMES: ClassVar[tuple[str, ...]] = (
+        "database_secret",
+        "internal_api_key_secret",
+        "cognito_secret",
+        "auth_token_secret",
+    )
+
+    @model_validator(mode="after")
+    def _check_common(self) -> APISettings:
+        if self.auth:
+            if len(secret_value(self.auth_token_secret) or "") < MIN_TOKEN_SECRET_LENGTH:
+                raise ValueError(
+                    f"AUTH_TOKEN_SECRET must be set to at least {MIN_TOKEN_SECRET_LENGTH} "
+                    "characters when AUTH=1"
+                )
+        elif not (self.cognito_user_pool_id and self.cognito_client_id and self.cognito_region):
+            raise ValueError(
+                "no authentication configured: set AUTH=1 for local accounts, or "
+                "COGNITO_USER_POOL_ID, COGNITO_CLIENT_ID and COGNITO_REGION"
+            )
+        if len(secret_value(self.internal_api_key_secret) or "") < MIN_API_KEY_LENGTH:
+            raise ValueError(
+                f"INTERNAL_API_KEY_SECRET must be set to at least {MIN_API_KEY_LENGTH} characters"
+            )
+        if self.filesystem == "s3":
+            raise ValueError("FILESYSTEM=s3 is not available in this version; use local")
+        for name in self.SECRET_NAMES:
+            reject_aws_secret_arn(name.upper(), secret_value(getattr(self, name)))
+        database_url(self.database_url, secret_value(self.database_secret))
+        return self
+
+    @property
+    def db_url(self) -> str:
+        """DATABASE_URL with DATABASE_SECRET filled in and the psycopg 3 driver chosen."""
+        return database_url(self.database_url, secret_value(self.database_secret))
+
+    @property
+    def api_key(self) -> str:
+        assert self.internal_api_key_secret is not None
+        return self.internal_api_key_secret.get_secret_value()
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load(cls: type[SettingsT], **overrides: object) -> SettingsT:
+    """Read `cls` from the environment; stop with a message naming the bad setting."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        raise explain(exc) from None

@@ -6,51 +6,24 @@ Secrets are `SecretStr`, so they never appear in a log or a repr.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import database_url, explain, reject_aws_secret_arn
-
-MIN_API_KEY_LENGTH = 16
+from shared.settings import APISettings, load
 
 
-class UserAPISettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+class UserAPISettings(APISettings):
+    """The user API's settings; the common ones (auth, storage, key) are APISettings'."""
 
-    # deployment
-    auth: bool = Field(
-        default=False,
-        description="1 = local accounts: /user, /token and /login are served and tokens are "
-        "issued by this API. 0 = Cognito (COGNITO_* required).",
-    )
-    auth_token_secret: SecretStr | None = Field(
-        default=None, description="labcloud: HS256 key of local-account tokens (≥ 32 chars)"
-    )
-    auth_token_issuer: str = Field(default="labcloud", description="labcloud: `iss` of tokens")
-    auth_token_audience: str = Field(default="labcloud", description="labcloud: `aud` of tokens")
+    database_url: str = "sqlite:///./labcloud-data/user.db"
+    SECRET_NAMES: ClassVar[tuple[str, ...]] = (*APISettings.SECRET_NAMES, "email_sender_secret_key")
+
     auth_token_lifetime: int = Field(default=3600, ge=60, description="labcloud: seconds")
     password_min_length: int = Field(default=8, ge=6, description="labcloud: local accounts")
-    cognito_client_id: str | None = None
-    cognito_secret: SecretStr | None = None
-    cognito_user_pool_id: str | None = None
-    cognito_region: str | None = None
-    cognito_jwks_url: str | None = Field(
-        default=None, description="labcloud: JWKS URL override (an AWS emulator, a proxy)"
-    )
-
-    # data
-    filesystem: Literal["local", "s3"] = "local"
-    s3_bucket: str | None = None
-    s3_region: str | None = None
-    user_data_root_path: str = "./labcloud-data/files"
-    database_url: str = "sqlite:///./labcloud-data/user.db"
-    database_secret: SecretStr | None = None
 
     # the other API
     workerfacing_api_url: str = "http://127.0.0.1:8001"
-    internal_api_key_secret: SecretStr | None = None
     job_transport: Literal["http", "memory"] = Field(
         default="http",
         description="labcloud: how job specs reach the worker API: http (POST /_jobs) or "
@@ -77,24 +50,6 @@ class UserAPISettings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> UserAPISettings:
-        if self.auth:
-            key = self.auth_token_secret.get_secret_value() if self.auth_token_secret else ""
-            if len(key) < 32:
-                raise ValueError(
-                    "AUTH_TOKEN_SECRET must be set to at least 32 characters when AUTH=1"
-                )
-        elif not (self.cognito_user_pool_id and self.cognito_client_id and self.cognito_region):
-            raise ValueError(
-                "no authentication configured: set AUTH=1 for local accounts, or "
-                "COGNITO_USER_POOL_ID, COGNITO_CLIENT_ID and COGNITO_REGION"
-            )
-        api_key = self.internal_api_key_secret
-        if api_key is None or len(api_key.get_secret_value()) < MIN_API_KEY_LENGTH:
-            raise ValueError(
-                f"INTERNAL_API_KEY_SECRET must be set to at least {MIN_API_KEY_LENGTH} characters"
-            )
-        if self.filesystem == "s3":
-            raise ValueError("FILESYSTEM=s3 is not available in this version; use local")
         if "*" in self.cors_origins:
             raise ValueError(
                 "FRONTEND_URL must name the frontend's origin(s): '*' together with "
@@ -107,29 +62,7 @@ class UserAPISettings(BaseSettings):
                 "EMAIL_SENDER_SERVICE=mailjet needs EMAIL_SENDER_ADDRESS, EMAIL_SENDER_API_KEY "
                 "and EMAIL_SENDER_SECRET_KEY"
             )
-        for name in (
-            "database_secret",
-            "internal_api_key_secret",
-            "cognito_secret",
-            "email_sender_secret_key",
-        ):
-            value = getattr(self, name)
-            reject_aws_secret_arn(name.upper(), value.get_secret_value() if value else None)
-        database_url(self.database_url, self._secret(self.database_secret))
         return self
-
-    @staticmethod
-    def _secret(value: SecretStr | None) -> str | None:
-        return value.get_secret_value() if value else None
-
-    @property
-    def db_url(self) -> str:
-        return database_url(self.database_url, self._secret(self.database_secret))
-
-    @property
-    def api_key(self) -> str:
-        assert self.internal_api_key_secret is not None
-        return self.internal_api_key_secret.get_secret_value()
 
     @property
     def cors_origins(self) -> list[str]:
@@ -138,7 +71,4 @@ class UserAPISettings(BaseSettings):
 
 def load_settings(**overrides: object) -> UserAPISettings:
     """Read the settings; stop with a message naming the bad setting."""
-    try:
-        return UserAPISettings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        raise explain(exc) from None
+    return load(UserAPISettings, **overrides)

@@ -18,10 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-def utcnow() -> dt.datetime:
-    """Naive UTC, as DECODE stores and returns its dates."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+from shared.db import utcnow
 
 
 class Base(DeclarativeBase):

@@ -17,10 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-def utcnow() -> dt.datetime:
-    """Naive UTC, as the user API (and DECODE) store dates."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+from shared.db import utcnow
 
 
 class Base(DeclarativeBase):
