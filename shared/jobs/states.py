@@ -85,3 +85,12 @@ def requeue(current: JobStatus | str) -> JobStatus:
     if current.is_terminal or current is JobStatus.queued:
         raise IllegalTransition(current, JobStatus.queued, "only a leased live job can be requeued")
     return JobStatus.queued
+
+
+def revive(current: JobStatus | str) -> JobStatus:
+    """An operator's explicit requeue of a job that ended in `error` (the dead-letter
+    queue). Not a worker's move: only the admin requeue command makes it."""
+    current = JobStatus(current)
+    if current is not JobStatus.error:
+        raise IllegalTransition(current, JobStatus.queued, "only a job in 'error' can be revived")
+    return JobStatus.queued

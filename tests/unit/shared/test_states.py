@@ -59,3 +59,13 @@ def test_requeue_refuses_queued_and_ended_jobs(current: JobStatus) -> None:
 def test_unknown_status_string_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         transition("queued", "exploded")
+
+
+def test_revive_only_from_error() -> None:
+    from shared.jobs.states import revive
+
+    assert revive("error") is S.queued
+    for status in S:
+        if status is not S.error:
+            with pytest.raises(IllegalTransition):
+                revive(status)
