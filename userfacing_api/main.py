@@ -23,6 +23,7 @@ from shared.wakeup import Wakeup
 from userfacing_api.context import AppContext
 from userfacing_api.pollers.notifier import notify_once
 from userfacing_api.pollers.outbox_relay import relay_once
+from userfacing_api.pollers.reconciler import make_client, reconcile_once
 from userfacing_api.routers import accounts, files, internal, jobs, users
 from userfacing_api.settings import UserAPISettings, load_settings
 
@@ -88,6 +89,14 @@ def background_tasks(ctx: AppContext) -> BackgroundTasks:
             ctx.outbox_wakeup,
         ),
     ]
+    reconcile_client = make_client(ctx.settings.workerfacing_api_url, ctx.settings.api_key)
+    loops.append(
+        Periodic(
+            "reconciler",
+            partial(reconcile_once, ctx.sessions, reconcile_client, ctx.settings.reconcile_after),
+            ctx.settings.reconcile_period,
+        )
+    )
     if ctx.email_sender is not None:
         loops.append(
             Periodic(

@@ -158,3 +158,6 @@ class JobStatusUpdate(BaseModel):
     job_id: int
     status: JobStatus
     runtime_details: str | None = None
+    operator_requeue: bool = Field(
+        default=False, description="labcloud: an operator requeued this failed job"
+    )

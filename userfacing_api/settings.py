@@ -30,6 +30,13 @@ class UserAPISettings(APISettings):
         "memory (both APIs in one process, as `labcloud up` runs them)",
     )
     outbox_relay_period: float = Field(default=2.0, gt=0, description="labcloud: seconds")
+    reconcile_after: float = Field(
+        default=600,
+        gt=0,
+        description="labcloud: seconds a live job's status may stand still "
+        "before the user API asks the worker API about it",
+    )
+    reconcile_period: float = Field(default=60, gt=0, description="labcloud: seconds")
 
     application_config_file: str = "application_config.yaml"
 

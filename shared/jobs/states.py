@@ -61,18 +61,14 @@ def can_transition(current: JobStatus, target: JobStatus) -> bool:
 def transition(current: JobStatus | str, target: JobStatus | str) -> JobStatus:
     """Return the new status of a job moving from `current` to `target`.
 
-    Raises IllegalTransition for a move out of a terminal state, a move backwards
-    or sideways (including `x → x`), and `finished` straight from `queued`
-    (a job that never ran cannot have finished).
+    Raises IllegalTransition for a move out of a terminal state and a move
+    backwards or sideways (including `x → x`). Any live state may end: reports
+    can arrive late or out of order, so `finished` may well come before `pulled`.
     """
     current, target = JobStatus(current), JobStatus(target)
     if current.is_terminal:
         raise IllegalTransition(current, target, "the job has already ended")
-    if target in (JobStatus.error, JobStatus.canceled):
-        return target
-    if target is JobStatus.finished:
-        if current is JobStatus.queued:
-            raise IllegalTransition(current, target, "the job was never started")
+    if target in TERMINAL:
         return target
     if _ORDER.index(target) <= _ORDER.index(current):
         raise IllegalTransition(current, target, "status may only move forward")

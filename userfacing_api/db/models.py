@@ -68,6 +68,9 @@ class Job(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
     hardware: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status_changed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # When the reconciler last asked the worker API about this job (it looks only at
+    # jobs whose status has not moved for a while).
+    checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class OutboxMessage(Base):

@@ -16,7 +16,13 @@ def update_job_status(update: JobStatusUpdate, session: SessionDep, ctx: Context
     """Apply a status report. 404 for an unknown job (the worker side cancels it).
     A report the state machine refuses is recorded, not applied, and flagged in the
     `X-Labcloud-Applied` header."""
-    outcome = apply_status_update(session, update.job_id, update.status, update.runtime_details)
+    outcome = apply_status_update(
+        session,
+        update.job_id,
+        update.status,
+        update.runtime_details,
+        operator_requeue=update.operator_requeue,
+    )
     if outcome.applied and outcome.status.is_terminal:
         ctx.notify_wakeup.notify()
     headers = {

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.api.errors import NotFound
-from shared.jobs.states import IllegalTransition, JobStatus, requeue, transition
+from shared.jobs.states import IllegalTransition, JobStatus, requeue, revive, transition
 from userfacing_api.db.models import (
     Job,
     Notification,
@@ -47,7 +47,12 @@ class StatusOutcome:
 
 
 def apply_status_update(
-    session: Session, job_id: int, status: JobStatus, runtime_details: str | None
+    session: Session,
+    job_id: int,
+    status: JobStatus,
+    runtime_details: str | None,
+    *,
+    operator_requeue: bool = False,
 ) -> StatusOutcome:
     """Move a job to `status` if the state machine allows it; NotFound for an unknown job."""
     job = session.scalars(select(Job).where(Job.id == job_id).with_for_update()).first()
@@ -59,8 +64,12 @@ def apply_status_update(
     if status is current and current.is_terminal and runtime_details:
         return _add_late_details(session, job, runtime_details)
     try:
-        # `queued` on a live job is the worker API's lease sweeper giving it another try.
-        new = requeue(current) if status is JobStatus.queued else transition(current, status)
+        if status is not JobStatus.queued:
+            new = transition(current, status)
+        elif operator_requeue:
+            new = revive(current)  # an operator gave a failed job another chance
+        else:
+            new = requeue(current)  # the worker API's sweeper gives a lost job another try
     except IllegalTransition as exc:
         session.add(
             StatusEvent(
@@ -84,6 +93,8 @@ def apply_status_update(
     session.add(
         StatusEvent(job_id=job_id, status=new.value, runtime_details=runtime_details, applied=True)
     )
+    if new is JobStatus.queued and current.is_terminal:
+        job.date_finished = None  # revived: it has not ended after all
     if new.is_terminal:
         job.date_finished = job.date_finished or now
         _record_notification_due(session, job)

@@ -16,9 +16,8 @@ LIVE_ORDER = [S.queued, S.pulled, S.preprocessing, S.running, S.postprocessing]
 
 LEGAL = (
     {(a, b) for i, a in enumerate(LIVE_ORDER) for b in LIVE_ORDER[i + 1 :]}
-    | {(a, S.error) for a in LIVE_ORDER}
-    | {(a, S.canceled) for a in LIVE_ORDER}
-    | {(a, S.finished) for a in LIVE_ORDER if a is not S.queued}
+    # any live job may end, even before a late `pulled` arrives
+    | {(a, end) for a in LIVE_ORDER for end in (S.finished, S.error, S.canceled)}
 )
 
 
