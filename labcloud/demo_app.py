@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
 
         all_numbers_sum = sum(float(r["sum"]) for r in results.values())  # type: ignore[arg-type]
         summary = {
+            "job": os.environ.get("LABCLOUD_JOB_ID"),
+            "attempt": os.environ.get("LABCLOUD_ATTEMPT"),
             "greeting": greeting,
             "files": len(results),
             "total_sum": all_numbers_sum,

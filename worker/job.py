@@ -240,7 +240,10 @@ class JobRun:
             command=" ".join(spec.app.cmd),
             files_dir=jobdir,
             image=spec.handler.image_url,
-            env=dict(spec.app.env),
+            # The job's own variables, plus which job and lease this run is (an
+            # application may record them next to its results).
+            env={**spec.app.env, "LABCLOUD_JOB_ID": str(self.job_id),
+                 **({"LABCLOUD_ATTEMPT": str(self.attempt)} if self.attempt else {})},
             cpu_cores=spec.hardware.cpu_cores,
             memory_mb=spec.hardware.memory,
             gpus=self.needs.gpus,

@@ -43,6 +43,8 @@ def check_demo_results(p: Platform, http: httpx.Client, job: dict, name: str) ->
     assert job["date_started"] and job["date_finished"]
     summary = json.loads(http.get(f"/files/output/{name}/output/summary.json/download").content)
     assert summary == {
+        "job": str(job["id"]),
+        "attempt": "1",
         "config": {"greeting": "hello e2e"},
         "files": 2,
         "greeting": "bonjour",
@@ -202,3 +204,4 @@ def test_a_worker_killed_mid_job_is_replaced(sqlite_platform: Platform) -> None:
     assert "worker-rescue" in done["runtime_details"]
     summary = http.get("/files/output/survivor/output/summary.json/download")
     assert summary.status_code == 200
+    assert summary.json()["attempt"] == "2"  # the outputs are the second attempt's
