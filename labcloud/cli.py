@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from labcloud.admin import admin_app
+
 app = typer.Typer(
     help="labcloud: a job platform for scientists. `labcloud up` runs everything locally.",
     no_args_is_help=True,
@@ -15,6 +17,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 LogLevel = Annotated[str, typer.Option(help="debug, info, warning or error.")]

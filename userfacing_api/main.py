@@ -101,7 +101,9 @@ def background_tasks(ctx: AppContext) -> BackgroundTasks:
         loops.append(
             Periodic(
                 "notifier",
-                partial(notify_once, ctx.sessions, ctx.email_sender),
+                partial(
+                    notify_once, ctx.sessions, ctx.email_sender, ctx.settings.email_claim_seconds
+                ),
                 5.0,
                 ctx.notify_wakeup,
             )

@@ -37,6 +37,12 @@ class UserAPISettings(APISettings):
         "before the user API asks the worker API about it",
     )
     reconcile_period: float = Field(default=60, gt=0, description="labcloud: seconds")
+    email_claim_seconds: float = Field(
+        default=120,
+        gt=0,
+        description="labcloud: an email whose sender died mid-send is "
+        "taken up again after this many seconds",
+    )
 
     application_config_file: str = "application_config.yaml"
 

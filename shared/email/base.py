@@ -10,9 +10,10 @@ class EmailError(RuntimeError):
 
 
 class RetryLater(RuntimeError):
-    """Sending failed for now (rate limit, outage); try again after `after_s` seconds."""
+    """Sending failed for now (rate limit, outage); try again after `after_s` seconds
+    (None: the caller backs off as it sees fit)."""
 
-    def __init__(self, message: str, after_s: float = 30.0) -> None:
+    def __init__(self, message: str, after_s: float | None = None) -> None:
         super().__init__(message)
         self.after_s = after_s
 

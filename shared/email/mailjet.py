@@ -32,7 +32,9 @@ class MailjetEmailSender:
             raise EmailError(f"mailjet refused the email: {type(exc).__name__}") from exc
         except Exception as exc:  # connection errors and outages: the service may come back
             raise RetryLater(f"mailjet unreachable: {type(exc).__name__}") from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise RetryLater(f"mailjet answered {response.status_code}", after_s=30.0)
+        if response.status_code == 429:
+            raise RetryLater("mailjet rate limit (429)", after_s=30.0)
+        if response.status_code >= 500:
+            raise RetryLater(f"mailjet answered {response.status_code}")
         if response.status_code >= 300:
             raise EmailError(f"mailjet refused the email: {response.status_code}")

@@ -19,11 +19,12 @@ from userfacing_api.db.models import Notification, utcnow
 
 log = logging.getLogger(__name__)
 BATCH = 20
-MAX_ATTEMPTS = 8
-CLAIM_S = 120
+MAX_ATTEMPTS = 12
+CLAIM_S = 120  # a sender that crashed mid-send: its email is taken up again after this
+MAX_BACKOFF_S = 300
 
 
-def notify_once(sessions: sessionmaker, sender: EmailSender) -> bool:
+def notify_once(sessions: sessionmaker, sender: EmailSender, claim_s: float = CLAIM_S) -> bool:
     """One round; True when an email was handled (there may be more)."""
     now = utcnow()
     with sessions() as session:
@@ -51,7 +52,7 @@ def notify_once(sessions: sessionmaker, sender: EmailSender) -> bool:
                 .values(
                     state="sending",
                     attempts=Notification.attempts + 1,
-                    next_attempt_at=utcnow() + dt.timedelta(seconds=CLAIM_S),
+                    next_attempt_at=utcnow() + dt.timedelta(seconds=claim_s),
                 )
             )
             session.commit()
@@ -68,7 +69,8 @@ def notify_once(sessions: sessionmaker, sender: EmailSender) -> bool:
             values = {
                 "state": "failed" if final else "due",
                 "last_error": str(exc),
-                "next_attempt_at": utcnow() + dt.timedelta(seconds=exc.after_s),
+                "next_attempt_at": utcnow()
+                + dt.timedelta(seconds=exc.after_s or min(MAX_BACKOFF_S, 2.0**mail.attempts)),
             }
             log.warning(
                 "email for job %s deferred (%s)%s", mail.job_id, exc, "; giving up" if final else ""
