@@ -1,4 +1,5 @@
-"""Fixtures every tier may use: Podman serving the Docker API, and its test image."""
+"""Fixtures every tier may use: Podman serving the Docker API, and its test image;
+and the option that sizes the chaos suite."""
 
 from __future__ import annotations
 
@@ -17,3 +18,8 @@ def docker_host() -> str:
 def test_image(docker_host: str) -> str:
     """Name of the local busybox image the setup script built."""
     return TEST_IMAGE
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--chaos-large", action="store_true",
+                     help="run the chaos suite with 200 jobs instead of 50")
