@@ -78,7 +78,12 @@ def _background_tasks(ctx: AppContext) -> tuple[list[asyncio.Task[None]], Callab
         asyncio.create_task(
             _forever(
                 "lease sweeper",
-                functools.partial(sweeper.run_once, ctx.sessions, max_retries=s.max_retries),
+                functools.partial(
+                    sweeper.run_once,
+                    ctx.sessions,
+                    max_retries=s.max_retries,
+                    limits=sweeper.time_limits(s),
+                ),
                 functools.partial(asyncio.sleep, s.sweeper_period),
             )
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -33,3 +34,21 @@ class QueuedJobState(BaseModel):
     attempt: int
     worker_id: str | None
     terminal_reason: str | None
+
+
+class QueuedJobSummary(BaseModel):
+    """labcloud: one row of `GET /_jobs` (the dead letters, with `status=error`)."""
+
+    job_id: int
+    status: JobStatus
+    attempt: int
+    worker_id: str | None
+    terminal_reason: str | None
+    updated_at: dt.datetime
+
+
+class RequeueAnswer(BaseModel):
+    """labcloud: `POST /_jobs/{job_id}/requeue`."""
+
+    requeued: bool = Field(description="false: the job was queued or live already")
+    status: JobStatus

@@ -23,11 +23,41 @@ class WorkerAPISettings(APISettings):
 
     # queue behaviour (labcloud)
     lease_timeout: int = Field(
-        default=120, ge=5, description="seconds without a heartbeat after which a lease expires"
+        default=60,
+        ge=5,
+        description="seconds without a heartbeat after which a lease expires and the job is "
+        "requeued by the next sweep: a lost job is back in the queue within "
+        "LEASE_TIMEOUT + SWEEPER_PERIOD (75 s by default; DECODE: 300 s + 60 s)",
     )
-    sweeper_period: float = Field(default=15, gt=0, description="seconds between lease sweeps")
+    sweeper_period: float = Field(
+        default=15,
+        gt=0,
+        description="seconds between lease sweeps (expired leases and per-state time limits)",
+    )
     max_retries: int = Field(
-        default=2, ge=0, description="a job is attempted at most 1 + MAX_RETRIES times"
+        default=2,
+        ge=0,
+        description="a job is attempted at most 1 + MAX_RETRIES times (counted again from "
+        "an operator's requeue); then it ends in `error`, 'lost: max retries reached'",
+    )
+    staging_time_limit: int = Field(
+        default=3600,
+        ge=1,
+        description="seconds a job may stay `pulled` or `preprocessing` (staging its "
+        "inputs), even while heartbeating; then it is requeued like an expired lease, "
+        "and the attempt counts",
+    )
+    upload_time_limit: int = Field(
+        default=3600,
+        ge=1,
+        description="seconds a job may stay `postprocessing` (uploading its outputs), even "
+        "while heartbeating; then it is requeued like an expired lease, and the attempt counts",
+    )
+    running_grace: int = Field(
+        default=300,
+        ge=0,
+        description="seconds a job may stay `running` beyond its entrypoint's timeout "
+        "(the worker should have killed it); then it ends in `error` for good",
     )
     long_poll_seconds: int = Field(
         default=0,

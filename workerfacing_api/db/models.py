@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -52,7 +54,15 @@ class QueuedJob(Base):
     # The runner the entrypoint needs; DECODE's worker runs only docker images.
     runner: Mapped[str] = mapped_column(String(32), default="docker", server_default="docker")
     status: Mapped[str] = mapped_column(String(32))
+    # When `status` last changed (heartbeats do not touch it): the per-state time limits
+    # of the sweeper run from here.
+    status_changed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # The entrypoint's time limit (`handler.timeout`, seconds) for the `running` state.
+    timeout_s: Mapped[int | None] = mapped_column(Integer)
     attempt: Mapped[int] = mapped_column(Integer, default=0)  # number of the current attempt
+    # The attempt number when an operator last requeued the job: the retry budget counts
+    # the attempts since then (`attempt - attempt_base`), so attempt numbers only grow.
+    attempt_base: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     worker_id: Mapped[str | None] = mapped_column(String(400))  # the current holder
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -69,8 +79,10 @@ Index(
     QueuedJob.priority.desc(),
     QueuedJob.created_at,
 )
-# The sweeper looks for leased jobs whose lease has run out.
+# The sweeper looks for leased jobs whose lease has run out,
 Index("ix_queued_jobs_lease", QueuedJob.status, QueuedJob.lease_expires_at)
+# and for jobs that have been in one state for too long.
+Index("ix_queued_jobs_status_changed", QueuedJob.status, QueuedJob.status_changed_at)
 # File access checks look up the jobs a worker holds.
 Index("ix_queued_jobs_worker", QueuedJob.worker_id, QueuedJob.status)
 
@@ -105,6 +117,9 @@ class StatusOutbox(Base):
     job_id: Mapped[int] = mapped_column(Integer)  # the user-side job id
     status: Mapped[str] = mapped_column(String(32))
     runtime_details: Mapped[str | None] = mapped_column(Text)
+    # An operator revived this failed job (`queued` again): relayed as `operator_requeue`,
+    # so the user API lets the job leave its terminal state.
+    operator_requeue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

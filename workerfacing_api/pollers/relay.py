@@ -4,6 +4,9 @@ Per job, events go out strictly in order: event n+1 is sent only after event n
 was acknowledged, and a failed event blocks its job's later ones until a retry
 succeeds (with exponential backoff per row). Jobs are independent of each other.
 
+The body is `{job_id, status, runtime_details}`, plus `"operator_requeue": true` on
+the `queued` event of an operator's requeue of a failed job (and only there).
+
 Several relays (API replicas) may run at once: before sending an event a relay
 claims it with a guarded UPDATE of its `next_attempt_at`, so each attempt is
 made by one relay. Delivery is still at-least-once (a relay may die after the
@@ -113,11 +116,15 @@ def _claim(sessions: sessionmaker, event: StatusOutbox, now: dt.datetime) -> boo
 
 
 def _deliver(client: httpx.Client, event: StatusOutbox) -> tuple[Delivery, str | None]:
-    body = {
+    body: dict[str, object] = {
         "job_id": event.job_id,
         "status": event.status,
         "runtime_details": event.runtime_details,
     }
+    if event.operator_requeue:
+        # Only on an operator's revival of a failed job: the user API lets the job
+        # leave `error` for this event alone (older user APIs ignore the field).
+        body["operator_requeue"] = True
     try:
         response = client.put(STATUS_PATH, json=body)
     except httpx.HTTPError as exc:

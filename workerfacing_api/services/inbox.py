@@ -9,8 +9,10 @@ transport may ack the message as soon as it returns.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,25 +23,39 @@ from shared.jobs.states import JobStatus, transition
 from shared.transport.base import TransportMessage
 from workerfacing_api.db.models import QueuedJob, utcnow
 from workerfacing_api.db.session import write_session
-from workerfacing_api.services.leases import current_attempt, find_job
+from workerfacing_api.services.leases import current_attempt, find_job, move
 from workerfacing_api.services.outbox import add_event
 
 CANCELLED_BY_USER = "cancelled by the user"
 DELETED_BY_USER = "deleted by the user"
+INVALID_SPEC = "invalid spec"
+_MAX_JOB_ID = 2**31 - 1  # the column is a 32-bit INTEGER
 
 
 def handle_message(session_factory: sessionmaker, message: TransportMessage) -> None:
     """Consume one transport message; return once its effect is committed.
 
-    Raises ValueError for a malformed message (the transport should not retry it).
+    A submit whose spec is invalid but names its job (`job.meta.job_id`) is recorded
+    as that job failed ("invalid spec: …"), with an `error` event for the user API,
+    so that it is not sent again forever. Raises ValueError for a message that cannot
+    be tied to a job (no usable job id, or another job's spec) or of an unknown kind.
     """
     if message.kind == "submit":
-        submitted = SubmittedJob.model_validate(message.payload)
-        if submitted.job.meta.job_id != message.job_id:
-            raise ValueError(
-                f"message for job {message.job_id} carries the spec of job "
-                f"{submitted.job.meta.job_id}"
-            )
+        try:
+            submitted = SubmittedJob.model_validate(message.payload)
+        except ValidationError as exc:
+            job_id = spec_job_id(message.payload)
+            if job_id is None:
+                raise ValueError(
+                    f"{invalid_spec_reason(exc)}, and no usable job.meta.job_id"
+                ) from None
+            _check_same_job(message.job_id, job_id)
+            with write_session(session_factory) as session:
+                record_invalid_job(
+                    session, job_id, message.payload, invalid_spec_reason(exc), utcnow()
+                )
+            return
+        _check_same_job(message.job_id, submitted.job.meta.job_id)
         with write_session(session_factory) as session:
             submit_job(session, submitted, utcnow())
     elif message.kind == "cancel":
@@ -47,6 +63,56 @@ def handle_message(session_factory: sessionmaker, message: TransportMessage) -> 
             cancel_job(session, message.job_id, CANCELLED_BY_USER, utcnow())
     else:
         raise ValueError(f"unknown message kind {message.kind!r}")
+
+
+def _check_same_job(message_job_id: int, spec_job_id: int) -> None:
+    if spec_job_id != message_job_id:
+        raise ValueError(f"message for job {message_job_id} carries the spec of job {spec_job_id}")
+
+
+def spec_job_id(payload: Any) -> int | None:
+    """The job id an (invalid) submitted spec names, if it is usable as one."""
+    meta = payload.get("job") if isinstance(payload, dict) else None
+    meta = meta.get("meta") if isinstance(meta, dict) else None
+    job_id = meta.get("job_id") if isinstance(meta, dict) else None
+    if type(job_id) is int and 0 < job_id <= _MAX_JOB_ID:
+        return job_id
+    return None
+
+
+def invalid_spec_reason(exc: ValidationError) -> str:
+    """ "invalid spec: <where>: <what>", from pydantic's first error."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return (
+        f"{INVALID_SPEC}: {where}: {first['msg']}" if where else f"{INVALID_SPEC}: {first['msg']}"
+    )
+
+
+def record_invalid_job(
+    session: Session, job_id: int, payload: Any, reason: str, now: dt.datetime
+) -> bool:
+    """Store job `job_id`, whose spec is invalid, as failed with `reason`, and tell the
+    user API; True if recorded now. Idempotent like `submit_job`: a known id (a job,
+    or a cancel's tombstone) is left as it is.
+
+    The payload is kept as the job's spec for the operator to see; it can never be
+    claimed (the job is in `error`) nor requeued (its spec does not validate).
+    """
+    environment = payload.get("environment") if isinstance(payload, dict) else None
+    values: dict[str, Any] = {
+        "job_id": job_id,
+        "spec": json.loads(json.dumps(payload, default=str)),
+        "environment": environment if environment in set(Environment) else Environment.any.value,
+        "priority": 0,
+        "paths_upload": {},
+        "status": JobStatus.error.value,
+        "terminal_reason": reason,
+    }
+    if not _insert_if_new(session, values, now):
+        return False
+    add_event(session, job_id, JobStatus.error, reason, now)
+    return True
 
 
 def submit_job(session: Session, submitted: SubmittedJob, now: dt.datetime) -> bool:
@@ -71,6 +137,7 @@ def submit_job(session: Session, submitted: SubmittedJob, now: dt.datetime) -> b
         "gpu_archi": hardware.gpu_archi,
         "gpus": submitted.job.handler.gpus,
         "runner": submitted.job.handler.runner,
+        "timeout_s": submitted.job.handler.timeout,
         "status": JobStatus.queued.value,
     }
     if not _insert_if_new(session, values, now):
@@ -107,10 +174,9 @@ def cancel_job(
     current = JobStatus(job.status)
     if current.is_terminal:
         return False
-    job.status = transition(current, JobStatus.canceled).value
+    move(job, transition(current, JobStatus.canceled), now)
     job.terminal_reason = reason
     job.lease_expires_at = None
-    job.updated_at = now
     attempt = current_attempt(session, job)
     if attempt is not None and attempt.ended_at is None:
         attempt.ended_at = now
@@ -124,7 +190,14 @@ def _insert_if_new(session: Session, values: dict[str, Any], now: dt.datetime) -
     """INSERT … ON CONFLICT (job_id) DO NOTHING; True if a row was inserted."""
     table: Table = QueuedJob.__table__  # type: ignore[assignment]
     dialect = session.get_bind().dialect.name
-    row = {"created_at": now, "updated_at": now, "attempt": 0, "tried_workers": [], **values}
+    row = {
+        "created_at": now,
+        "updated_at": now,
+        "status_changed_at": now,
+        "attempt": 0,
+        "tried_workers": [],
+        **values,
+    }
     stmt: ReturningInsert[tuple[int]]
     if dialect == "postgresql":
         stmt = (

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import ColumnElement, CursorResult, Float, and_, func, or_, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from shared.api.errors import Conflict, NotFound
@@ -22,6 +23,8 @@ from workerfacing_api.services.outbox import add_event
 
 LEASED = (JobStatus.pulled, JobStatus.preprocessing, JobStatus.running, JobStatus.postprocessing)
 LEASED_VALUES = tuple(s.value for s in LEASED)
+# Staging the inputs and uploading the outputs have time limits of their own.
+STAGING_VALUES = (JobStatus.pulled.value, JobStatus.preprocessing.value)
 LOST_REASON = "lost: max retries reached"
 # After reporting `error`, DECODE's worker still sends `postprocessing`, uploads the
 # outputs and logs, and sends `error` again with the log tail: its holder may do so
@@ -54,6 +57,17 @@ def current_attempt(session: Session, job: QueuedJob) -> Attempt | None:
     return session.scalars(
         select(Attempt).where(Attempt.queued_job_id == job.id, Attempt.number == job.attempt)
     ).first()
+
+
+def move(job: QueuedJob, new: JobStatus, now: dt.datetime) -> None:
+    """Record a status change of `job` (a row the caller holds locked).
+
+    Every status change sets `status_changed_at`, which the per-state time limits run
+    from; a heartbeat (the same status again) does not.
+    """
+    job.status = new.value
+    job.status_changed_at = now
+    job.updated_at = now
 
 
 def held_job(
@@ -117,7 +131,8 @@ def update_status(
     changes nothing; a caller that is not the holder gets NotFound. After its own
     `error`, the holder's further reports are accepted and change nothing, except
     that the details of a repeated `error` (DECODE's worker sends the log tail
-    then) are passed on.
+    then) are passed on. An `error` without details is recorded as "error reported by
+    worker X", so that every failed job says why.
     """
     job = held_job(session, job_id, worker_id, attempt=attempt, lock=True, after_error=True)
     current = JobStatus(job.status)
@@ -134,9 +149,10 @@ def update_status(
         new = transition(current, status)
     except IllegalTransition as exc:
         raise Conflict(str(exc)) from None
-    job.status = new.value
-    job.updated_at = now
+    move(job, new, now)
     if new.is_terminal:
+        if new is JobStatus.error and not runtime_details:
+            runtime_details = f"error reported by worker {worker_id}"
         job.lease_expires_at = None
         job.terminal_reason = (runtime_details or f"{new.value} (reported by the worker)")[
             -MAX_REASON:
@@ -163,35 +179,65 @@ class SweepReport:
     failed: list[int] = field(default_factory=list)
 
 
-def sweep(session: Session, now: dt.datetime, max_retries: int) -> SweepReport:
-    """Requeue every leased job whose lease ran out, or fail it when out of attempts.
+@dataclass(frozen=True)
+class TimeLimits:
+    """How long a job may stay in one state, heartbeats or not (seconds)."""
 
-    A job is attempted at most `1 + max_retries` times; after that it ends in
-    `error` with the reason "lost: max retries reached". Safe to run in several
+    staging: float  # `pulled` or `preprocessing`; then requeued like an expired lease
+    upload: float  # `postprocessing`; the same
+    running_grace: float  # `running` beyond the job's own timeout; then `error`, final
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the sweep does to one job, and why."""
+
+    cause: str  # for the outbox and the reason: "lease expired on worker a", ...
+    outcome: str  # of the attempt: expired | stuck | timeout
+    final: bool  # `error` whatever the attempts left (a job that overran its timeout)
+
+
+def sweep(session: Session, now: dt.datetime, max_retries: int, limits: TimeLimits) -> SweepReport:
+    """Requeue every leased job whose lease ran out or that overstayed a time limit, or
+    fail it when out of attempts.
+
+    - lease expired (no heartbeat for the lease timeout), or `pulled`/`preprocessing`
+      longer than `limits.staging`, or `postprocessing` longer than `limits.upload`:
+      requeued, and the attempt counts. A job is attempted at most `1 + max_retries`
+      times since its last operator requeue (`attempt - attempt_base`); after that it
+      ends in `error`, "lost: max retries reached (<cause>)".
+    - `running` longer than its timeout plus `limits.running_grace`: `error`, final
+      ("timeout: still running N s after its T s limit"): the worker should have
+      killed it, so running it again would likely overrun again.
+
+    When several apply, the one that fell due first decides. Safe to run in several
     processes at once: PostgreSQL skips rows another sweep (or a heartbeat) has
     locked, and each change is a guarded UPDATE on the status and attempt seen.
     """
     report = SweepReport()
-    expired = session.scalars(
+    dialect = session.get_bind().dialect.name
+    due = session.scalars(
         select(QueuedJob)
-        .where(QueuedJob.status.in_(LEASED_VALUES), QueuedJob.lease_expires_at < now)
+        .where(QueuedJob.status.in_(LEASED_VALUES), due_clause(now, limits, dialect))
         .order_by(QueuedJob.id)
         .with_for_update(skip_locked=True, of=QueuedJob)
     ).all()
     max_attempts = 1 + max_retries
-    for job in expired:
-        seen_status, seen_attempt, holder = job.status, job.attempt, job.worker_id
-        if seen_attempt < max_attempts:
+    for job in due:
+        decision = verdict(job, now, limits)
+        if decision is None:
+            continue  # picked by the SQL's rounding, not due by the exact rule
+        seen_status, seen_attempt = job.status, job.attempt
+        tries = seen_attempt - job.attempt_base
+        values: dict[str, object]
+        if not decision.final and tries < max_attempts:
             new = requeue(seen_status)
-            details = (
-                f"lease expired on worker {holder}, requeued "
-                f"(attempt {seen_attempt + 1} of {max_attempts})"
-            )
-            values: dict[str, object] = {"worker_id": None}
+            details = f"{decision.cause}, requeued (attempt {tries + 1} of {max_attempts})"
+            values = {"worker_id": None}
         else:
             new = transition(seen_status, JobStatus.error)
-            details = f"{LOST_REASON} (lease expired on worker {holder})"
-            values = {"terminal_reason": LOST_REASON}
+            details = decision.cause if decision.final else f"{LOST_REASON} ({decision.cause})"
+            values = {"terminal_reason": details[-MAX_REASON:]}
         result = session.execute(
             update(QueuedJob)
             .where(
@@ -199,7 +245,13 @@ def sweep(session: Session, now: dt.datetime, max_retries: int) -> SweepReport:
                 QueuedJob.status == seen_status,
                 QueuedJob.attempt == seen_attempt,
             )
-            .values(status=new.value, lease_expires_at=None, updated_at=now, **values)
+            .values(
+                status=new.value,
+                status_changed_at=now,
+                lease_expires_at=None,
+                updated_at=now,
+                **values,
+            )
             .execution_options(synchronize_session=False)
         )
         changed = cast(CursorResult[Any], result).rowcount
@@ -212,12 +264,72 @@ def sweep(session: Session, now: dt.datetime, max_retries: int) -> SweepReport:
                 Attempt.number == seen_attempt,
                 Attempt.ended_at.is_(None),
             )
-            .values(ended_at=now, outcome="expired")
+            .values(ended_at=now, outcome=decision.outcome)
             .execution_options(synchronize_session=False)
         )
         add_event(session, job.job_id, new, details, now)
         (report.requeued if new is JobStatus.queued else report.failed).append(job.job_id)
     return report
+
+
+def due_clause(now: dt.datetime, limits: TimeLimits, dialect: str) -> ColumnElement[bool]:
+    """The jobs `verdict` may act on, as a WHERE clause (with the leased-status filter)."""
+    q = QueuedJob
+
+    def since(seconds: float) -> dt.datetime:
+        return now - dt.timedelta(seconds=seconds)
+
+    running_limit = sql_cast(q.timeout_s, Float) + limits.running_grace
+    if dialect == "postgresql":
+        overran = q.status_changed_at + func.make_interval(0, 0, 0, 0, 0, 0, running_limit) < now
+    else:  # SQLite keeps dates as text; julianday() reads it as fractional days
+        elapsed = (func.julianday(now) - func.julianday(q.status_changed_at)) * 86400.0
+        overran = elapsed > running_limit
+    return or_(
+        q.lease_expires_at < now,
+        and_(q.status.in_(STAGING_VALUES), q.status_changed_at < since(limits.staging)),
+        and_(
+            q.status == JobStatus.postprocessing.value,
+            q.status_changed_at < since(limits.upload),
+        ),
+        and_(
+            q.status == JobStatus.running.value,
+            q.timeout_s.is_not(None),
+            q.status_changed_at < since(limits.running_grace),
+            overran,
+        ),
+    )
+
+
+def verdict(job: QueuedJob, now: dt.datetime, limits: TimeLimits) -> Verdict | None:
+    """Why the sweep must act on `job` at `now`, if it must: the earliest due of its
+    lease expiry and the time limit of its state."""
+    candidates: list[tuple[dt.datetime, Verdict]] = []
+    holder = job.worker_id
+    if job.lease_expires_at is not None and job.lease_expires_at < now:
+        cause = f"lease expired on worker {holder}"
+        candidates.append((job.lease_expires_at, Verdict(cause, "expired", final=False)))
+    in_state = now - job.status_changed_at
+    seconds = int(in_state.total_seconds())
+    limit = None
+    if job.status in STAGING_VALUES:
+        limit = limits.staging
+    elif job.status == JobStatus.postprocessing.value:
+        limit = limits.upload
+    if limit is not None and in_state > dt.timedelta(seconds=limit):
+        cause = f"stuck in {job.status} for {seconds} s on worker {holder}"
+        deadline = job.status_changed_at + dt.timedelta(seconds=limit)
+        candidates.append((deadline, Verdict(cause, "stuck", final=False)))
+    if job.status == JobStatus.running.value and job.timeout_s is not None:
+        allowed = dt.timedelta(seconds=job.timeout_s + limits.running_grace)
+        if in_state > allowed:
+            cause = (
+                f"timeout: still running {seconds - job.timeout_s} s "
+                f"after its {job.timeout_s} s limit"
+            )
+            deadline = job.status_changed_at + allowed
+            candidates.append((deadline, Verdict(cause, "timeout", final=True)))
+    return min(candidates, key=lambda c: c[0])[1] if candidates else None
 
 
 def release(
@@ -226,13 +338,12 @@ def release(
     """The holder gives the job back (it is shutting down): requeue it at once rather
     than after a lease timeout. The attempt counts, like any other that ended early."""
     job = held_job(session, job_id, worker_id, attempt=attempt, lock=True)
-    attempt = current_attempt(session, job)
+    lease = current_attempt(session, job)
     new = requeue(job.status)
-    job.status = new.value
+    move(job, new, now)
     job.worker_id = None
     job.lease_expires_at = None
-    job.updated_at = now
-    if attempt is not None:
-        attempt.ended_at = now
-        attempt.outcome = "released"
+    if lease is not None:
+        lease.ended_at = now
+        lease.outcome = "released"
     add_event(session, job.job_id, new, f"released by worker {worker_id}, requeued", now)

@@ -25,13 +25,20 @@ def add_event(
     status: JobStatus,
     runtime_details: str | None,
     now: dt.datetime,
+    *,
+    operator_requeue: bool = False,
 ) -> None:
-    """Record that user-side job `job_id` moved to `status`, for the relay to report."""
+    """Record that user-side job `job_id` moved to `status`, for the relay to report.
+
+    `operator_requeue` marks an operator's revival of a failed job (`error → queued`),
+    the one move back out of a terminal state the user API must accept.
+    """
     session.add(
         StatusOutbox(
             job_id=job_id,
             status=status.value,
             runtime_details=runtime_details,
+            operator_requeue=operator_requeue,
             created_at=now,
             next_attempt_at=now,
         )

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from shared.jobs.specs import Environment
 from shared.jobs.states import JobStatus, transition
 from workerfacing_api.db.models import Attempt, QueuedJob
+from workerfacing_api.services.leases import move
 from workerfacing_api.services.outbox import add_event
 
 
@@ -205,11 +206,10 @@ def claim(
     jobs = list(session.scalars(stmt))
     lease_until = now + dt.timedelta(seconds=lease_timeout)
     for job in jobs:
-        job.status = transition(job.status, JobStatus.pulled).value
+        move(job, transition(job.status, JobStatus.pulled), now)
         job.attempt += 1
         job.worker_id = offer.worker_id
         job.lease_expires_at = lease_until
-        job.updated_at = now
         if offer.worker_id not in job.tried_workers:
             job.tried_workers = [*job.tried_workers, offer.worker_id]
         session.add(

@@ -22,6 +22,7 @@ from shared.jobs.specs import (
     HardwareSpecs,
     JobSpecs,
     MetaSpecs,
+    OutputKind,
     PathsUpload,
     SubmittedJob,
 )
@@ -30,6 +31,7 @@ from workerfacing_api.context import AppContext
 from workerfacing_api.db.models import Attempt, QueuedJob, StatusOutbox, utcnow
 from workerfacing_api.db.session import upgrade
 from workerfacing_api.main import create_app
+from workerfacing_api.pollers import sweeper
 from workerfacing_api.settings import WorkerAPISettings
 
 API_KEY = "internal-key-for-tests-0123456789"
@@ -78,6 +80,7 @@ def job_payload(
     user: str = "alice",
     gpus: int = 0,
     runner: str = "docker",
+    timeout: int | None = None,
 ) -> dict[str, Any]:
     """A SubmittedJob as the user API sends it."""
     spec = SubmittedJob(
@@ -89,10 +92,11 @@ def job_payload(
                 image_version="v1",
                 entrypoint="run",
                 files_down=files_down or {},
-                files_up={"output": "output", "log": "log"},
+                files_up={OutputKind.output: "output", OutputKind.log: "log"},
                 gpus=gpus,
                 runner=runner,
-            ),  # type: ignore[dict-item]
+                timeout=timeout,
+            ),
             meta=MetaSpecs(job_id=job_id, date_created=utcnow()),
             hardware=HardwareSpecs(**(hardware or {})),
         ),
@@ -161,6 +165,17 @@ class WorkerAPI:
             params["runtime_details"] = details
         return self.client.put(f"/jobs/{job_id}/status", params=params, headers=headers)
 
+    # background rounds
+    def sweep(self, at: dt.datetime) -> sweeper.SweepReport:
+        """One sweep as if it were `at`, with the app's settings."""
+        settings = self.ctx.settings
+        return sweeper.run_once(
+            self.ctx.sessions,
+            max_retries=settings.max_retries,
+            limits=sweeper.time_limits(settings),
+            now=at,
+        )
+
     # database
     def row(self, job_id: int) -> QueuedJob:
         with self.ctx.sessions() as session:
@@ -178,6 +193,9 @@ class WorkerAPI:
                     .order_by(Attempt.number)
                 )
             )
+
+    def requeue(self, job_id: int) -> Response:
+        return self.client.post(f"/_jobs/{job_id}/requeue", headers={"x-api-key": API_KEY})
 
     def outbox(self, job_id: int | None = None) -> list[tuple[int, str, str | None]]:
         with self.ctx.sessions() as session:

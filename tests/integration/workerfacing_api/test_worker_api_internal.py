@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from shared.transport.base import TransportMessage
@@ -11,6 +13,8 @@ INTERNAL_CALLS = [
     ("POST", "/_jobs"),
     ("POST", "/_jobs/1/cancel"),
     ("GET", "/_jobs/1"),
+    ("GET", "/_jobs?status=error"),
+    ("POST", "/_jobs/1/requeue"),
 ]
 
 
@@ -47,6 +51,44 @@ def test_submitting_twice_makes_one_job(api: WorkerAPI) -> None:
     row = api.row(1)
     assert (row.priority, row.spec["priority"]) == (1, 1)
     assert len(api.pull(api.headers(), limit=10)) == 1
+
+
+def test_a_spec_delivered_three_times_makes_one_job_and_one_event(api: WorkerAPI) -> None:
+    payload = job_payload(8)
+    api.client.post("/_jobs", json=payload, headers={"x-api-key": API_KEY})
+    api.ctx.handle_message(TransportMessage("submit", 8, payload))
+    response = api.client.post("/_jobs", json=payload, headers={"x-api-key": API_KEY})
+    assert response.status_code == 201
+    assert response.json() == payload
+    assert api.outbox() == [(8, "queued", None)]
+    assert api.client.get("/_jobs", headers={"x-api-key": API_KEY}).json()[0]["job_id"] == 8
+    assert len(api.client.get("/_jobs", headers={"x-api-key": API_KEY}).json()) == 1
+    assert list(api.pull(api.headers(), limit=10)) == [8]
+
+
+def test_three_racing_deliveries_make_one_job_and_one_event(api: WorkerAPI) -> None:
+    payload = job_payload(9)
+    start = threading.Barrier(3)
+    answers: list[int] = []
+
+    def over_http() -> None:
+        start.wait()
+        response = api.client.post("/_jobs", json=payload, headers={"x-api-key": API_KEY})
+        answers.append(response.status_code)
+
+    def from_the_transport() -> None:
+        start.wait()
+        api.ctx.handle_message(TransportMessage("submit", 9, payload))
+        answers.append(201)
+
+    threads = [threading.Thread(target=f) for f in (over_http, from_the_transport, over_http)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [201, 201, 201]
+    assert api.outbox() == [(9, "queued", None)]
+    assert len(api.client.get("/_jobs", headers={"x-api-key": API_KEY}).json()) == 1
 
 
 def test_a_redelivered_submit_does_not_reset_a_running_job(api: WorkerAPI) -> None:

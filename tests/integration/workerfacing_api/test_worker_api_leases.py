@@ -18,9 +18,7 @@ def later(seconds: float) -> dt.datetime:
 
 def sweep(api: WorkerAPI, seconds: float) -> sweeper.SweepReport:
     """A sweep as if `seconds` had passed."""
-    return sweeper.run_once(
-        api.ctx.sessions, max_retries=api.ctx.settings.max_retries, now=later(seconds)
-    )
+    return api.sweep(later(seconds))
 
 
 def test_a_live_lease_is_left_alone(api: WorkerAPI) -> None:
@@ -96,7 +94,7 @@ def test_out_of_attempts_the_job_ends_in_error(make_api: MakeAPI) -> None:
     assert report.failed == [1]
     state = api.describe(1)
     assert (state["status"], state["attempt"]) == ("error", 2)
-    assert state["terminal_reason"] == "lost: max retries reached"
+    assert state["terminal_reason"] == "lost: max retries reached (lease expired on worker b)"
     assert api.outbox(1)[-1] == (
         1,
         "error",
@@ -116,10 +114,10 @@ def test_heartbeats_keep_the_lease(api: WorkerAPI) -> None:
     api.put_status(1, "running", a)  # heartbeat: the lease now runs from here
     # Past the pull's lease but within the heartbeat's: left alone.
     not_yet = first_lease + dt.timedelta(seconds=0.5)
-    assert sweeper.run_once(api.ctx.sessions, max_retries=2, now=not_yet).requeued == []
+    assert api.sweep(not_yet).requeued == []
     assert api.row(1).status == "running"
     beyond = first_lease + dt.timedelta(seconds=2)
-    assert sweeper.run_once(api.ctx.sessions, max_retries=2, now=beyond).requeued == [1]
+    assert api.sweep(beyond).requeued == [1]
 
 
 def test_concurrent_sweeps_requeue_each_job_once(api: WorkerAPI) -> None:
@@ -130,7 +128,7 @@ def test_concurrent_sweeps_requeue_each_job_once(api: WorkerAPI) -> None:
     reports: list[sweeper.SweepReport] = []
 
     def run() -> None:
-        reports.append(sweeper.run_once(api.ctx.sessions, max_retries=2, now=now))
+        reports.append(api.sweep(now))
 
     threads = [threading.Thread(target=run) for _ in range(4)]
     for t in threads:

@@ -202,3 +202,44 @@ def test_the_background_relay_delivers_within_moments(make_api: MakeAPI, stub: S
     while not stub.accepted and time.monotonic() < deadline:
         time.sleep(0.01)
     assert stub.accepted == [{"job_id": 1, "status": "queued", "runtime_details": None}]
+
+
+def test_an_operator_requeue_is_marked_for_the_user_api(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    run_job(api, 1, "running", "error")
+    assert api.requeue(1).json() == {"requeued": True, "status": "queued"}
+    assert relay.run_once(api.ctx.sessions, client).delivered == 5
+    assert stub.accepted[-2:] == [
+        {"job_id": 1, "status": "error", "runtime_details": "error!"},
+        {
+            "job_id": 1,
+            "status": "queued",
+            "runtime_details": "requeued by an operator",
+            "operator_requeue": True,
+        },
+    ]
+    # Only that event carries the marker; a later requeue by the sweeper does not.
+    assert [("operator_requeue" in body) for body in stub.accepted] == [False] * 4 + [True]
+
+
+def test_every_error_reaches_the_user_api_with_its_reason(
+    make_api: MakeAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    api = make_api(max_retries=0, lease_timeout=10_000, running_grace=0)
+    run_job(api, 1, "running", "error")  # with details
+    worker = api.headers("a")
+    api.submit(2)
+    api.pull(worker)
+    api.put_status(2, "error", worker)  # without
+    api.submit(3, timeout=5)
+    api.pull(worker)
+    api.put_status(3, "running", worker)
+    assert api.sweep(in_seconds(6)).failed == [3]  # past its time limit
+    relay.run_once(api.ctx.sessions, client, now=in_seconds(7))  # the sweep's event is due
+    errors = {b["job_id"]: b["runtime_details"] for b in stub.accepted if b["status"] == "error"}
+    assert errors[1] == "error!"
+    assert errors[2] == "error reported by worker a"
+    assert errors[3].startswith("timeout: still running ")
+    for job_id, details in errors.items():
+        assert api.describe(job_id)["terminal_reason"] == details

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from tests.integration.workerfacing_api.conftest import WorkerAPI
 from workerfacing_api.db.models import Attempt, utcnow
-from workerfacing_api.pollers import sweeper
 from workerfacing_api.services import leases
 
 
@@ -182,11 +181,7 @@ def test_a_stale_attempt_of_the_same_worker_is_fenced_off(api: WorkerAPI) -> Non
     assert first["meta"]["extra"]["attempt"] == 1
     api.put_status(2, "running", {**worker, "X-Labcloud-Attempt": "1"})
     # the lease runs out, and the same worker (alone here) gets the job again
-    sweeper.run_once(
-        api.ctx.sessions,
-        max_retries=2,
-        now=utcnow() + dt.timedelta(seconds=api.ctx.settings.lease_timeout + 1),
-    )
+    api.sweep(utcnow() + dt.timedelta(seconds=api.ctx.settings.lease_timeout + 1))
     again = api.pull(worker)[2]
     assert again["meta"]["extra"]["attempt"] == 2
     stale = {**worker, "X-Labcloud-Attempt": "1"}

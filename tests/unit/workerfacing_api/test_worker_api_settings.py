@@ -23,7 +23,10 @@ def test_defaults() -> None:
     s = settings()
     assert s.database_url == "sqlite:///./labcloud-data/worker.db"
     assert s.userfacing_api_url == "http://127.0.0.1:8000"
-    assert (s.lease_timeout, s.sweeper_period, s.max_retries) == (120, 15, 2)
+    assert (s.lease_timeout, s.sweeper_period, s.max_retries) == (60, 15, 2)
+    # a lost job is back in the queue within 75 s (DECODE: 300 s keep-alive + 60 s sweeps)
+    assert s.lease_timeout + s.sweeper_period == 75
+    assert (s.staging_time_limit, s.upload_time_limit, s.running_grace) == (3600, 3600, 300)
     assert (s.long_poll_seconds, s.long_poll_cap, s.presigned_url_expiry) == (0, 30, 600)
     assert (s.auth_token_issuer, s.auth_token_audience) == ("labcloud", "labcloud")
     assert s.filesystem == "local"
@@ -35,10 +38,14 @@ def test_read_from_the_environment_case_insensitively(monkeypatch: pytest.Monkey
     monkeypatch.setenv("Internal_Api_Key_Secret", "i" * 20)
     monkeypatch.setenv("LEASE_TIMEOUT", "30")
     monkeypatch.setenv("LONG_POLL_SECONDS", "20")
+    monkeypatch.setenv("STAGING_TIME_LIMIT", "600")
+    monkeypatch.setenv("UPLOAD_TIME_LIMIT", "900")
+    monkeypatch.setenv("RUNNING_GRACE", "0")
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:{}@db/q")
     monkeypatch.setenv("DATABASE_SECRET", "p@ss")
     s = load_settings(_env_file=None)
     assert (s.lease_timeout, s.long_poll_cap) == (30, 20)
+    assert (s.staging_time_limit, s.upload_time_limit, s.running_grace) == (600, 900, 0)
     assert s.api_key == "i" * 20
     assert s.db_url == "postgresql+psycopg://u:p%40ss@db/q"
     assert "e" * 40 not in repr(s)
@@ -56,12 +63,29 @@ def test_read_from_the_environment_case_insensitively(monkeypatch: pytest.Monkey
         ({"internal_api_key_secret": "arn:aws:secretsmanager:eu:1:secret:x"}, "Secrets Manager"),
         ({"lease_timeout": 0}, "LEASE_TIMEOUT"),
         ({"max_retries": -1}, "MAX_RETRIES"),
+        ({"staging_time_limit": 0}, "STAGING_TIME_LIMIT"),
+        ({"upload_time_limit": 0}, "UPLOAD_TIME_LIMIT"),
+        ({"running_grace": -1}, "RUNNING_GRACE"),
     ],
 )
 def test_unsafe_or_missing_settings_stop_start_up(changes: dict[str, object], names: str) -> None:
     with pytest.raises(SettingsError) as err:
         settings(**changes)
     assert names in err.value.message
+
+
+def test_the_queue_settings_say_what_they_do() -> None:
+    fields = WorkerAPISettings.model_fields
+    for name in (
+        "lease_timeout",
+        "sweeper_period",
+        "max_retries",
+        "staging_time_limit",
+        "upload_time_limit",
+        "running_grace",
+    ):
+        assert fields[name].description, name
+    assert "75 s" in (fields["lease_timeout"].description or "")
 
 
 def test_cognito_settings_are_accepted_by_the_settings_class() -> None:
