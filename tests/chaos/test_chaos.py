@@ -329,7 +329,8 @@ def kill_worker(c: Chaos, _mail: FlakyMailjet, phase: str) -> None:
                 r[0]
                 for r in conn.execute(
                     sa.text(
-                        "SELECT worker_id FROM queued_jobs WHERE status = :s AND worker_id IS NOT NULL"
+                        "SELECT worker_id FROM queued_jobs "
+                        "WHERE status = :s AND worker_id IS NOT NULL"
                     ),
                     {"s": phase},
                 )
