@@ -51,6 +51,7 @@ class Worker:
     username: str
     environment: Environment
     attempt: int | None = None  # the lease this call is about (X-Labcloud-Attempt), if stated
+    labcloud: bool = False  # labcloud's worker (X-Worker-Id): heartbeats in every phase
 
 
 def get_worker(
@@ -87,6 +88,7 @@ def get_worker(
         worker_id = f"{principal.username}/{x_worker_id}"
     environment = Environment.cloud if principal.in_group(CLOUD_GROUP) else Environment.local
     return Worker(
+        labcloud=x_worker_id is not None,
         id=worker_id,
         username=principal.username,
         environment=environment,

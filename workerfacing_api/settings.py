@@ -29,6 +29,13 @@ class WorkerAPISettings(APISettings):
         "requeued by the next sweep: a lost job is back in the queue within "
         "LEASE_TIMEOUT + SWEEPER_PERIOD (75 s by default; DECODE: 300 s + 60 s)",
     )
+    decode_lease_timeout: int = Field(
+        default=300,
+        ge=5,
+        description="the lease of a worker that does not identify itself as labcloud's "
+        "(no X-Worker-Id: DECODE's JobFetcher), which sends no heartbeat while it downloads "
+        "inputs or uploads outputs; 300 s as in DECODE OpenCloud",
+    )
     sweeper_period: float = Field(
         default=15,
         gt=0,

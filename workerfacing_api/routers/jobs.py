@@ -20,7 +20,7 @@ from shared.jobs.states import JobStatus
 from workerfacing_api.context import AppContext
 from workerfacing_api.db.models import utcnow
 from workerfacing_api.db.session import write_session
-from workerfacing_api.dependencies import ContextDep, SessionDep, WorkerDep
+from workerfacing_api.dependencies import ContextDep, SessionDep, Worker, WorkerDep
 from workerfacing_api.services import leases, queue
 
 router = APIRouter(tags=["Jobs"])
@@ -29,9 +29,17 @@ MAX_LIMIT = 100
 RECHECK_S = 1.0  # a long poll looks again at least this often, wakeup or not
 
 
-def _claim(ctx: AppContext, offer: queue.WorkerOffer, limit: int) -> dict[int, dict[str, Any]]:
+def lease_timeout(ctx: AppContext, worker: Worker) -> int:
+    """labcloud's worker heartbeats in every phase; DECODE's is silent while it
+    transfers files, so it gets DECODE's longer lease."""
+    return ctx.settings.lease_timeout if worker.labcloud else ctx.settings.decode_lease_timeout
+
+
+def _claim(
+    ctx: AppContext, offer: queue.WorkerOffer, limit: int, lease_s: int
+) -> dict[int, dict[str, Any]]:
     with write_session(ctx.sessions) as session:
-        jobs = queue.claim(session, offer, limit, ctx.settings.lease_timeout, utcnow())
+        jobs = queue.claim(session, offer, limit, lease_s, utcnow())
         return {job.job_id: _with_attempt(job.spec["job"], job.attempt) for job in jobs}
 
 
@@ -95,7 +103,7 @@ async def pull_jobs(
     )
     deadline = time.monotonic() + min(wait, ctx.settings.long_poll_cap)
     while True:
-        jobs = await run_in_threadpool(_claim, ctx, offer, limit)
+        jobs = await run_in_threadpool(_claim, ctx, offer, limit, lease_timeout(ctx, worker))
         remaining = deadline - time.monotonic()
         if jobs or remaining <= 0:
             return jobs
@@ -132,7 +140,7 @@ def put_job_status(
             worker.id,
             status,
             runtime_details,
-            lease_timeout=ctx.settings.lease_timeout,
+            lease_timeout=lease_timeout(ctx, worker),
             now=utcnow(),
             attempt=worker.attempt,
         )

@@ -60,6 +60,8 @@ def make_settings(db_url: str, root: Path, **overrides: object) -> WorkerAPISett
         internal_api_key_secret=API_KEY,
     )
     values.update(overrides)
+    # Most tests act as DECODE's worker (no X-Worker-Id): give it the same lease.
+    values.setdefault("decode_lease_timeout", values.get("lease_timeout", 60))
     return WorkerAPISettings(**values)  # type: ignore[arg-type]
 
 

@@ -153,3 +153,18 @@ def test_a_released_job_is_requeued_at_once(api: WorkerAPI) -> None:
     assert api.attempts(1)[0].outcome == "released"
     assert api.put_status(1, "running", a).status_code == 404  # a must stop
     assert list(api.pull(b)) == [1]
+
+
+def test_decodes_worker_gets_decodes_longer_lease(make_api: MakeAPI) -> None:
+    """DECODE's worker (no X-Worker-Id) sends nothing while it transfers files."""
+    api = make_api(decode_lease_timeout=300)
+    api.submit(1)
+    api.submit(2)
+    decode = api.headers("decode-worker")  # no X-Worker-Id
+    labcloud = {**api.headers("lc-worker"), "X-Worker-Id": "p1"}
+    assert list(api.pull(decode)) == [1]
+    assert list(api.pull(labcloud)) == [2]
+    settings = api.ctx.settings
+    report = sweep(api, settings.lease_timeout + 1)
+    assert report.requeued == [2]  # labcloud's lease ran out, DECODE's did not
+    assert sweep(api, settings.decode_lease_timeout + 1).requeued == [1]
