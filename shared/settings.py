@@ -90,6 +90,10 @@ class APISettings(BaseSettings):
     filesystem: Literal["local", "s3"] = "local"
     s3_bucket: str | None = None
     s3_region: str | None = None
+    s3_endpoint_url: str | None = Field(
+        default=None, description="labcloud: S3 endpoint override (an emulator, MinIO)"
+    )
+    presigned_url_expiry: int = Field(default=600, ge=1, description="seconds (S3)")
     user_data_root_path: str = Field(
         default="./labcloud-data/files", description="root of all users' files (both APIs)"
     )
@@ -125,8 +129,8 @@ class APISettings(BaseSettings):
             raise ValueError(
                 f"INTERNAL_API_KEY_SECRET must be set to at least {MIN_API_KEY_LENGTH} characters"
             )
-        if self.filesystem == "s3":
-            raise ValueError("FILESYSTEM=s3 is not available in this version; use local")
+        if self.filesystem == "s3" and not self.s3_bucket:
+            raise ValueError("S3_BUCKET is required when FILESYSTEM=s3")
         for name in self.SECRET_NAMES:
             reject_aws_secret_arn(name.upper(), secret_value(getattr(self, name)))
         database_url(self.database_url, secret_value(self.database_secret))

@@ -16,7 +16,7 @@ from shared.auth import make_local_tokens, make_verifier
 from shared.background import BackgroundTasks, Periodic
 from shared.email import make_email_sender
 from shared.settings import SettingsError
-from shared.storage import make_storage
+from shared.storage import storage_from_settings
 from shared.transport.base import JobTransport
 from shared.transport.http import HttpTransport
 from shared.wakeup import Wakeup
@@ -52,7 +52,7 @@ def build_context(settings: UserAPISettings, transport: JobTransport | None = No
         settings=settings,
         engine=engine,
         sessions=db.make_sessionmaker(engine),
-        storage=make_storage(settings.filesystem, settings.user_data_root_path),
+        storage=storage_from_settings(settings),
         catalogue=catalogue,
         verifier=verifier,
         local_tokens=local_tokens,

@@ -14,7 +14,7 @@ from shared import db
 from shared.api.errors import register_error_handlers
 from shared.auth import make_verifier
 from shared.settings import SettingsError
-from shared.storage import make_storage
+from shared.storage import storage_from_settings
 from shared.wakeup import Wakeup
 from workerfacing_api.context import AppContext, watch_commits
 from workerfacing_api.pollers import relay, sweeper
@@ -39,7 +39,7 @@ def build_context(settings: WorkerAPISettings) -> AppContext:
     """Open the database, storage and token verifier the settings name."""
     verifier = make_verifier(settings)
     try:
-        storage = make_storage(settings.filesystem, settings.user_data_root_path)
+        storage = storage_from_settings(settings)
     except ValueError as exc:
         raise SettingsError(f"FILESYSTEM: {exc}") from None
     engine = db.make_engine(settings.db_url)

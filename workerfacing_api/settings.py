@@ -79,7 +79,6 @@ class WorkerAPISettings(APISettings):
         description="seconds between status-outbox rounds (it is also woken "
         "at once when a status change is committed)",
     )
-    presigned_url_expiry: int = Field(default=600, ge=1, description="seconds (S3)")
 
     @property
     def long_poll_cap(self) -> float:

@@ -50,12 +50,16 @@ class LocalStorage:
             for dirpath, dirnames, filenames in os.walk(base):
                 rel = Path(dirpath).relative_to(self.root).as_posix()
                 rel = "" if rel == "." else rel
+                if rel == "" and _TMP in dirnames:
+                    dirnames.remove(_TMP)  # in-flight uploads are nobody's files
                 for name in dirnames:
                     yield Entry(_join(rel, name), True)
                 for name in filenames:
                     yield self._file_entry(_join(rel, name))
         else:
             for child in base.iterdir():
+                if key == "" and child.name == _TMP:
+                    continue
                 child_key = _join(key, child.name)
                 if child.is_dir():
                     yield Entry(child_key, True)
@@ -118,6 +122,7 @@ class LocalStorage:
             shutil.rmtree(path)
 
     def uri(self, key: str) -> str:
+        self._path(key)  # refuses an unclean key
         return URI_SCHEME + key
 
     def key_for_uri(self, uri: str) -> str:

@@ -127,8 +127,10 @@ def platform(
     user_db: str,
     worker_db: str,
     app_config: Path | None = None,
+    both: dict[str, str] | None = None,
     **worker_api_settings: str,
 ) -> Iterator[Platform]:
+    """Both APIs as processes; `both` are settings for both, the rest the worker API's."""
     user_port, worker_port = free_port(), free_port()
     user_url, worker_url = f"http://127.0.0.1:{user_port}", f"http://127.0.0.1:{worker_port}"
     common = {
@@ -137,6 +139,7 @@ def platform(
         "INTERNAL_API_KEY_SECRET": "e2e-internal-" + uuid.uuid4().hex,
         "USER_DATA_ROOT_PATH": str(tmp / "files"),
         "PYTHONUNBUFFERED": "1",
+        **(both or {}),
     }
     with contextlib.ExitStack() as stack:
         user_env = {

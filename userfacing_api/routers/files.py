@@ -10,6 +10,7 @@ from fastapi.params import Query
 from fastapi.responses import StreamingResponse
 
 from shared.api.errors import NotFound
+from shared.storage.presign import presigned_get, presigned_post
 from userfacing_api.dependencies import UserFilesDep
 from userfacing_api.schemas import FileHTTPRequest, FileInfo, FileRename, UploadFileType
 
@@ -44,9 +45,13 @@ def download(file_path: str, files: UserFilesDep) -> StreamingResponse:
 
 @router.get("/files/{file_path:path}/url", response_model=FileHTTPRequest)
 def download_request(file_path: str, request: Request, files: UserFilesDep) -> FileHTTPRequest:
-    """How to download the file yourself (local storage: the `/download` URL with your auth)."""
-    if files.find(file_path) is None:
+    """How to download the file yourself: a presigned GET on S3 (600 s), else the
+    `/download` URL with your auth (a folder always: it comes as a zip)."""
+    entry = files.find(file_path)
+    if entry is None:
         raise NotFound(f"'{file_path}' not found")
+    if not entry.is_dir and (url := presigned_get(files.storage, entry.key)):
+        return FileHTTPRequest(method="GET", url=url)
     return FileHTTPRequest(
         method="GET", url=_sibling_url(request, "/download"), headers=_auth_headers(request)
     )
@@ -72,7 +77,10 @@ def _upload(
 def _upload_request(
     f_type: UploadFileType, base_path: str, request: Request, files: UserFilesDep
 ) -> FileHTTPRequest:
-    files.upload_target(f_type.value, base_path)  # validates the path
+    target = files.upload_target(f_type.value, base_path)  # validates the path
+    if post := presigned_post(files.storage, files.key(target)):
+        # S3: a form POST straight to the bucket, any file name into the folder
+        return FileHTTPRequest(method="POST", url=post["url"], data=post["fields"])
     return FileHTTPRequest(
         method="POST", url=_sibling_url(request, "/upload"), headers=_auth_headers(request)
     )

@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from shared.api.errors import NotFound
 from shared.jobs.specs import OutputKind
+from shared.storage.presign import presigned_get, presigned_post
 from workerfacing_api.dependencies import ContextDep, SessionDep, WorkerDep
 from workerfacing_api.schemas import FileHTTPRequest, UploadedFile
 from workerfacing_api.services import files
@@ -52,9 +53,11 @@ def upload_request(
 ) -> FileHTTPRequest:
     """How to upload an output of the job you hold (local storage: the `/upload` URL
     with your credentials; send the file as multipart field `file`)."""
-    files.upload_key(
+    folder = files.upload_key(
         session, ctx.storage, job_id, worker.id, kind, base_path, attempt=worker.attempt
     )
+    if post := presigned_post(ctx.storage, folder):
+        return FileHTTPRequest(method="POST", url=post["url"], data=post["fields"])
     url = request.url_for("upload_file", job_id=job_id).include_query_params(
         type=kind.value, base_path=base_path
     )
@@ -104,6 +107,8 @@ def download_request(
     entry = ctx.storage.stat(key)
     if entry is None or entry.is_dir:
         raise NotFound("file not found")
+    if presigned := presigned_get(ctx.storage, key):
+        return FileHTTPRequest(method="GET", url=presigned)
     uri = files.normalize_uri(file_id)
     url = f"{str(request.base_url).rstrip('/')}/files/{quote(uri, safe='')}/download"
     return FileHTTPRequest(method="GET", url=url, headers=_forwarded_auth(request))

@@ -39,7 +39,7 @@ def test_no_auth_configured_refuses_to_start() -> None:
         ({"auth_token_secret": None}, "AUTH_TOKEN_SECRET"),
         ({"internal_api_key_secret": None}, "INTERNAL_API_KEY_SECRET"),
         ({"internal_api_key_secret": "short"}, "INTERNAL_API_KEY_SECRET"),
-        ({"filesystem": "s3"}, "FILESYSTEM=s3 is not available"),
+        ({"filesystem": "s3"}, "S3_BUCKET is required"),
         ({"frontend_url": "*"}, "FRONTEND_URL"),
         ({"frontend_url": "https://ok.example,*"}, "FRONTEND_URL"),
         ({"filesystem": "ftp"}, "FILESYSTEM"),

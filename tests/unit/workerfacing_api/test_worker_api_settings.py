@@ -58,7 +58,7 @@ def test_read_from_the_environment_case_insensitively(monkeypatch: pytest.Monkey
         ({"internal_api_key_secret": "short"}, "INTERNAL_API_KEY_SECRET"),
         ({"auth_token_secret": "s" * 31}, "AUTH_TOKEN_SECRET"),
         ({"auth": False}, "COGNITO_USER_POOL_ID"),
-        ({"filesystem": "s3"}, "FILESYSTEM=s3 is not available"),
+        ({"filesystem": "s3"}, "S3_BUCKET is required"),
         ({"database_url": "postgresql://u:{}@db/q"}, "DATABASE_SECRET"),
         ({"internal_api_key_secret": "arn:aws:secretsmanager:eu:1:secret:x"}, "Secrets Manager"),
         ({"lease_timeout": 0}, "LEASE_TIMEOUT"),
