@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from labcloud.admin import admin_app
+from shared.logs import configure_logging
 
 app = typer.Typer(
     help="labcloud: a job platform for scientists. `labcloud up` runs everything locally.",
@@ -24,9 +24,7 @@ LogLevel = Annotated[str, typer.Option(help="debug, info, warning or error.")]
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(level)
 
 
 Migrate = Annotated[bool, typer.Option(help="Apply database migrations first.")]

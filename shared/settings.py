@@ -8,6 +8,8 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared import secrets
+
 
 class SettingsError(SystemExit):
     """A setting is missing or unsafe: start-up stops with a message naming it."""
@@ -43,12 +45,15 @@ def database_url(url: str, secret: str | None) -> str:
     return url
 
 
-def reject_aws_secret_arn(name: str, value: str | None) -> None:
-    """Secrets Manager ARNs are resolved by the AWS integration; refuse them until it is set up."""
-    if value and value.startswith("arn:aws:secretsmanager:"):
-        raise ValueError(
-            f"{name} is a Secrets Manager ARN; install and configure the AWS integration to use it"
-        )
+def resolve_secret_setting(name: str, value: SecretStr | None) -> SecretStr | None:
+    """The setting's value, with a Secrets Manager ARN replaced by the secret it names."""
+    raw = secret_value(value)
+    if raw is None or not secrets.is_arn(raw):
+        return value
+    try:
+        return SecretStr(secrets.resolve(raw))
+    except secrets.SecretUnavailable as exc:
+        raise ValueError(f"{name.upper()}: {exc}") from None
 
 
 MIN_API_KEY_LENGTH = 16
@@ -104,7 +109,7 @@ class APISettings(BaseSettings):
         default=None, description="the key the two APIs present to each other (≥ 16 chars)"
     )
 
-    # Secret settings that may not be given as a Secrets Manager ARN (yet).
+    # Secret settings that may be given as a Secrets Manager ARN.
     SECRET_NAMES: ClassVar[tuple[str, ...]] = (
         "database_secret",
         "internal_api_key_secret",
@@ -114,6 +119,8 @@ class APISettings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_common(self) -> APISettings:
+        for name in self.SECRET_NAMES:  # first: the checks below see the real values
+            object.__setattr__(self, name, resolve_secret_setting(name, getattr(self, name)))
         if self.auth:
             if len(secret_value(self.auth_token_secret) or "") < MIN_TOKEN_SECRET_LENGTH:
                 raise ValueError(
@@ -131,8 +138,6 @@ class APISettings(BaseSettings):
             )
         if self.filesystem == "s3" and not self.s3_bucket:
             raise ValueError("S3_BUCKET is required when FILESYSTEM=s3")
-        for name in self.SECRET_NAMES:
-            reject_aws_secret_arn(name.upper(), secret_value(getattr(self, name)))
         database_url(self.database_url, secret_value(self.database_secret))
         return self
 

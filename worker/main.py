@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+from shared.logs import configure_logging
 from shared.settings import SettingsError
 from worker.loop import Worker
 from worker.settings import WorkerSettings, load_settings
@@ -53,9 +54,7 @@ def run_worker(settings: WorkerSettings | None = None) -> int:
 
 def _configure_logging(level: str) -> None:
     # basicConfig is a no-op when the host (e.g. `labcloud up`) configured logging already.
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(level)
     if level.upper() != "DEBUG":
         # One line per heartbeat and poll drowns what matters; our own logs say enough.
         logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -45,7 +45,6 @@ def test_no_auth_configured_refuses_to_start() -> None:
         ({"filesystem": "ftp"}, "FILESYSTEM"),
         ({"email_sender_service": "mailjet"}, "EMAIL_SENDER_ADDRESS"),
         ({"database_url": "postgresql://u:{}@h/db"}, "DATABASE_SECRET"),
-        ({"database_secret": "arn:aws:secretsmanager:eu-1:1:secret:x"}, "DATABASE_SECRET"),
     ],
 )
 def test_missing_or_unsafe_settings_are_named(change: dict, message: str) -> None:

@@ -60,7 +60,6 @@ def test_read_from_the_environment_case_insensitively(monkeypatch: pytest.Monkey
         ({"auth": False}, "COGNITO_USER_POOL_ID"),
         ({"filesystem": "s3"}, "S3_BUCKET is required"),
         ({"database_url": "postgresql://u:{}@db/q"}, "DATABASE_SECRET"),
-        ({"internal_api_key_secret": "arn:aws:secretsmanager:eu:1:secret:x"}, "Secrets Manager"),
         ({"lease_timeout": 0}, "LEASE_TIMEOUT"),
         ({"max_retries": -1}, "MAX_RETRIES"),
         ({"staging_time_limit": 0}, "STAGING_TIME_LIMIT"),
