@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
@@ -112,31 +114,104 @@ def parse_catalogue(text: str, source: str = "application_config.yaml") -> Catal
         raise InvalidCatalogue(f"{source}: {problems}") from exc
 
 
-class CatalogueFile:
-    """A catalogue read from a local file and re-read when its mtime changes."""
+class ReloadingCatalogue:
+    """A catalogue that is read again when its source's version changes.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    `version()` is cheap (an mtime, an ETag; None when the source is missing) and is
+    asked at most every `min_check_interval_s`; `text()` reads the source. An edit
+    that does not parse is logged and the last good catalogue stays in use.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        version: Callable[[], str | None],
+        text: Callable[[], str],
+        min_check_interval_s: float = 0.0,
+    ) -> None:
+        self.source = source
+        self._version_of, self._text_of = version, text
+        self.min_check_interval_s = min_check_interval_s
         self._lock = threading.Lock()
-        self._mtime = self.path.stat().st_mtime_ns if self.path.exists() else None
-        if self._mtime is None:
-            raise InvalidCatalogue(f"APPLICATION_CONFIG_FILE: no file at {self.path}")
-        self._current = parse_catalogue(self.path.read_text(), str(self.path))
+        self._checked = time.monotonic()
+        self._version = version()
+        if self._version is None:
+            raise InvalidCatalogue(f"APPLICATION_CONFIG_FILE: no file at {source}")
+        self._current = parse_catalogue(text(), source)
 
     def get(self) -> Catalogue:
-        """The current catalogue, reloaded first if the file changed."""
-        try:
-            mtime = self.path.stat().st_mtime_ns
-        except OSError as exc:
-            log.warning("cannot stat %s (%s); keeping the last good catalogue", self.path, exc)
+        """The current catalogue, reloaded first if the source changed."""
+        now = time.monotonic()
+        if now - self._checked < self.min_check_interval_s:
             return self._current
-        if mtime != self._mtime:
+        self._checked = now
+        try:
+            version = self._version_of()
+        except Exception as exc:  # the source is unreachable for now: keep serving
+            log.warning("cannot check %s (%s); keeping the last good catalogue", self.source, exc)
+            return self._current
+        if version is not None and version != self._version:
             with self._lock:
-                if mtime != self._mtime:
-                    self._mtime = mtime
+                if version != self._version:
+                    self._version = version
                     try:
-                        self._current = parse_catalogue(self.path.read_text(), str(self.path))
-                        log.info("reloaded application catalogue from %s", self.path)
-                    except (InvalidCatalogue, OSError) as exc:
+                        self._current = parse_catalogue(self._text_of(), self.source)
+                        log.info("reloaded application catalogue from %s", self.source)
+                    except Exception as exc:  # noqa: BLE001 - invalid edit or vanished source
                         log.error("keeping the last good application catalogue: %s", exc)
         return self._current
+
+
+def catalogue_file(path: str | os.PathLike[str]) -> ReloadingCatalogue:
+    """A catalogue in a local file, re-read when its mtime changes."""
+    file = Path(path)
+
+    def mtime() -> str | None:
+        try:
+            return str(file.stat().st_mtime_ns)
+        except FileNotFoundError:
+            return None
+
+    return ReloadingCatalogue(str(file), mtime, file.read_text)
+
+
+def catalogue_s3(
+    uri: str,
+    *,
+    client: Any = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    min_check_interval_s: float = 10.0,
+) -> ReloadingCatalogue:
+    """A catalogue in S3 (`s3://bucket/key`), re-read when its ETag changes."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not bucket or not key:
+        raise InvalidCatalogue(f"APPLICATION_CONFIG_FILE: not an s3://bucket/key URI: {uri}")
+    if client is None:
+        import boto3
+
+        client = boto3.client("s3", region_name=region, endpoint_url=endpoint_url)
+
+    def etag() -> str | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return str(client.head_object(Bucket=bucket, Key=key)["ETag"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def text() -> str:
+        return str(client.get_object(Bucket=bucket, Key=key)["Body"].read().decode())
+
+    return ReloadingCatalogue(uri, etag, text, min_check_interval_s)
+
+
+def open_catalogue(
+    location: str, *, region: str | None = None, endpoint_url: str | None = None
+) -> ReloadingCatalogue:
+    """The catalogue at a local path or an `s3://bucket/key` URI."""
+    if location.startswith("s3://"):
+        return catalogue_s3(location, region=region, endpoint_url=endpoint_url)
+    return catalogue_file(location)

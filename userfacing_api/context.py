@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-from shared.app_config import CatalogueFile
+from shared.app_config import ReloadingCatalogue
 from shared.auth.local import LocalTokens
 from shared.auth.tokens import TokenVerifier
 from shared.email.base import EmailSender
@@ -23,7 +23,7 @@ class AppContext:
     engine: Engine
     sessions: sessionmaker
     storage: Storage
-    catalogue: CatalogueFile
+    catalogue: ReloadingCatalogue
     verifier: TokenVerifier
     local_tokens: LocalTokens | None  # set when AUTH=1
     transport: JobTransport

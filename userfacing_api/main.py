@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from shared import db
 from shared.api.errors import register_error_handlers
-from shared.app_config import CatalogueFile, InvalidCatalogue
+from shared.app_config import InvalidCatalogue, open_catalogue
 from shared.auth import make_local_tokens, make_verifier
 from shared.background import BackgroundTasks, Periodic
 from shared.email import make_email_sender
@@ -40,7 +40,11 @@ create one with `POST /user` and get a token from `POST /token`.
 def build_context(settings: UserAPISettings, transport: JobTransport | None = None) -> AppContext:
     """Open the database, storage, catalogue, token verifier, transport and email sender."""
     try:
-        catalogue = CatalogueFile(settings.application_config_file)
+        catalogue = open_catalogue(
+            settings.application_config_file,
+            region=settings.s3_region,
+            endpoint_url=settings.s3_endpoint_url,
+        )
     except InvalidCatalogue as exc:
         raise SettingsError(str(exc)) from None
     engine = db.make_engine(settings.db_url)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.app_config import CatalogueFile, InvalidCatalogue, parse_catalogue
+from shared.app_config import InvalidCatalogue, catalogue_file, parse_catalogue
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -19,7 +19,7 @@ demo:
 
 
 def test_shipped_catalogue_is_valid_and_has_the_required_entries() -> None:
-    catalogue = CatalogueFile(REPO / "application_config.yaml").get()
+    catalogue = catalogue_file(REPO / "application_config.yaml").get()
     assert catalogue.entrypoint("decode", "v0_10_1", "train").aws_resources.hardware.GPU == 1
     assert catalogue.entrypoint("decode", "v0_10_1", "fit").handler.files_up
     assert catalogue.entrypoint("decode", "latest", "train").handler.files_down["config_id"] == (
@@ -96,7 +96,7 @@ def test_reload_on_change_and_keep_last_good(
 ) -> None:
     path = tmp_path / "apps.yaml"
     path.write_text(GOOD)
-    source = CatalogueFile(path)
+    source = catalogue_file(path)
     assert list(source.get().root) == ["demo"]
 
     _rewrite(path, GOOD + GOOD.replace("demo:", "second:"))
@@ -110,8 +110,8 @@ def test_reload_on_change_and_keep_last_good(
 
 def test_missing_or_invalid_file_at_start_up(tmp_path: Path) -> None:
     with pytest.raises(InvalidCatalogue, match="no file"):
-        CatalogueFile(tmp_path / "missing.yaml")
+        catalogue_file(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("demo: {v1: {run: {}}}")
     with pytest.raises(InvalidCatalogue, match="demo → v1 → run → app"):
-        CatalogueFile(bad)
+        catalogue_file(bad)
