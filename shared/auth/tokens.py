@@ -35,9 +35,12 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     groups = claims.get("cognito:groups") or claims.get("groups") or []
     if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
         raise InvalidToken("token groups must be a list of strings")
+    email = claims.get("email")
+    if not email and "@" in str(username):
+        email = str(username)  # DECODE's accounts are named by their email address
     return Principal(
         username=str(username),
-        email=claims.get("email"),
+        email=email,
         groups=tuple(groups),
         token_id=claims.get("jti"),
         claims=dict(claims),

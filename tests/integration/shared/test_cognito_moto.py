@@ -1,0 +1,75 @@
+"""Cognito mode against moto's Cognito: the user API accepts the ID tokens of a real
+USER_PASSWORD_AUTH login (what DECODE's frontend sends), with groups from the pool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+from fastapi.testclient import TestClient
+
+from tests.integration.userfacing_api.conftest import make_settings
+from userfacing_api.db.session import upgrade
+from userfacing_api.main import create_app
+
+REGION = "eu-central-1"
+
+
+def test_user_api_accepts_cognito_id_tokens(
+    moto_endpoint: str, aws_env: None, tmp_path: Path
+) -> None:
+    idp = boto3.client("cognito-idp", region_name=REGION, endpoint_url=moto_endpoint)
+    pool = idp.create_user_pool(PoolName="labcloud")["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool, ClientName="frontend", ExplicitAuthFlows=["USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    for group in ("users", "workers"):
+        idp.create_group(GroupName=group, UserPoolId=pool)
+
+    def account(name: str, group: str) -> str:
+        idp.admin_create_user(
+            UserPoolId=pool,
+            Username=name,
+            MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": "email", "Value": name}],
+        )
+        idp.admin_set_user_password(
+            UserPoolId=pool, Username=name, Password="Secret-pass-1", Permanent=True
+        )
+        idp.admin_add_user_to_group(UserPoolId=pool, Username=name, GroupName=group)
+        auth = idp.initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": name, "PASSWORD": "Secret-pass-1"},
+        )
+        return auth["AuthenticationResult"]["IdToken"]
+
+    scientist = account("ada@lab.example", "users")
+    worker = account("ws-1", "workers")
+    db_url = f"sqlite:///{tmp_path / 'u.db'}"
+    upgrade(db_url)
+    settings = make_settings(
+        db_url,
+        tmp_path,
+        auth=False,
+        auth_token_secret=None,
+        cognito_region=REGION,
+        cognito_user_pool_id=pool,
+        cognito_client_id=client_id,
+        cognito_jwks_url=f"{moto_endpoint}/{pool}/.well-known/jwks.json",
+    )
+    with TestClient(create_app(settings, run_background=False)) as http:
+        assert http.get("/access_info").json()["cognito"] == {
+            "user_pool_id": pool,
+            "client_id": client_id,
+            "region": REGION,
+        }
+        me = http.get("/user", headers={"Authorization": f"Bearer {scientist}"})
+        assert me.status_code == 200, me.text
+        assert me.json() == {"email": "ada@lab.example", "groups": ["users"]}
+        files = http.get("/files/", headers={"Authorization": f"Bearer {scientist}"})
+        assert files.status_code == 200
+        # a worker account is not a scientist; a tampered token is nobody
+        assert http.get("/files/", headers={"Authorization": f"Bearer {worker}"}).status_code == 403
+        forged = scientist[:-4] + ("AAAA" if not scientist.endswith("AAAA") else "BBBB")
+        assert http.get("/user", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
