@@ -57,6 +57,7 @@ def resolve_secret_setting(name: str, value: SecretStr | None) -> SecretStr | No
 
 
 MIN_API_KEY_LENGTH = 16
+BROKER_SCHEMES = ("amqp", "amqps", "pyamqp", "redis", "rediss", "sqs")
 MIN_TOKEN_SECRET_LENGTH = 32
 
 
@@ -108,6 +109,18 @@ class APISettings(BaseSettings):
     internal_api_key_secret: SecretStr | None = Field(
         default=None, description="the key the two APIs present to each other (≥ 16 chars)"
     )
+    job_transport: str = Field(
+        default="http",
+        description="labcloud: how job specs reach the worker API: http (POST /_jobs to "
+        "WORKERFACING_API_URL), memory (both APIs in one process, as `labcloud up`), or a "
+        "broker URL: amqp://… (RabbitMQ), redis://…, sqs://… (SQS)",
+    )
+    job_transport_queue: str = Field(default="labcloud-jobs", description="labcloud: queue name")
+    job_transport_options: dict[str, object] = Field(
+        default_factory=dict,
+        description="labcloud: kombu transport options as JSON, e.g. "
+        '{"region": "eu-central-1", "wait_time_seconds": 20}',
+    )
 
     # Secret settings that may be given as a Secrets Manager ARN.
     SECRET_NAMES: ClassVar[tuple[str, ...]] = (
@@ -136,6 +149,11 @@ class APISettings(BaseSettings):
             raise ValueError(
                 f"INTERNAL_API_KEY_SECRET must be set to at least {MIN_API_KEY_LENGTH} characters"
             )
+        scheme = self.job_transport.split("://", 1)[0].lower()
+        if scheme not in ("http", "memory", *BROKER_SCHEMES):
+            raise ValueError(
+                "JOB_TRANSPORT must be http, memory, or a broker URL (amqp://, redis://, sqs://)"
+            )
         if self.filesystem == "s3" and not self.s3_bucket:
             raise ValueError("S3_BUCKET is required when FILESYSTEM=s3")
         database_url(self.database_url, secret_value(self.database_secret))
@@ -145,6 +163,11 @@ class APISettings(BaseSettings):
     def db_url(self) -> str:
         """DATABASE_URL with DATABASE_SECRET filled in and the psycopg 3 driver chosen."""
         return database_url(self.database_url, secret_value(self.database_secret))
+
+    @property
+    def broker_transport(self) -> bool:
+        """Whether job specs travel through a message broker (kombu)."""
+        return self.job_transport.split("://", 1)[0].lower() in BROKER_SCHEMES
 
     @property
     def api_key(self) -> str:

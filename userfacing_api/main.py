@@ -17,6 +17,7 @@ from shared.background import BackgroundTasks, Periodic
 from shared.email import make_email_sender
 from shared.settings import SettingsError
 from shared.storage import storage_from_settings
+from shared.transport import make_transport
 from shared.transport.base import JobTransport
 from shared.transport.http import HttpTransport
 from shared.wakeup import Wakeup
@@ -80,7 +81,15 @@ def _make_transport(settings: UserAPISettings) -> JobTransport:
         raise SettingsError(
             "JOB_TRANSPORT=memory needs both APIs in one process (labcloud up); use http"
         )
-    return HttpTransport(settings.workerfacing_api_url, settings.api_key)
+    if settings.job_transport == "http":
+        return HttpTransport(settings.workerfacing_api_url, settings.api_key)
+    # A broker: accepted means durably queued; the worker API acks only after its
+    # commit, and the reconciler re-sends a job the worker API never got.
+    return make_transport(
+        settings.job_transport,
+        queue=settings.job_transport_queue,
+        transport_options=settings.job_transport_options or None,
+    )
 
 
 def background_tasks(ctx: AppContext) -> BackgroundTasks:

@@ -24,11 +24,6 @@ class UserAPISettings(APISettings):
 
     # the other API
     workerfacing_api_url: str = "http://127.0.0.1:8001"
-    job_transport: Literal["http", "memory"] = Field(
-        default="http",
-        description="labcloud: how job specs reach the worker API: http (POST /_jobs) or "
-        "memory (both APIs in one process, as `labcloud up` runs them)",
-    )
     outbox_relay_period: float = Field(default=2.0, gt=0, description="labcloud: seconds")
     reconcile_after: float = Field(
         default=600,

@@ -15,6 +15,7 @@ from shared.api.errors import register_error_handlers
 from shared.auth import make_verifier
 from shared.settings import SettingsError
 from shared.storage import storage_from_settings
+from shared.transport.kombu import KombuConsumer
 from shared.wakeup import Wakeup
 from workerfacing_api.context import AppContext, watch_commits
 from workerfacing_api.pollers import relay, sweeper
@@ -95,7 +96,25 @@ def _background_tasks(ctx: AppContext) -> tuple[list[asyncio.Task[None]], Callab
             )
         ),
     ]
-    return tasks, client.close
+    close = [client.close]
+    if s.broker_transport:  # job specs arrive through a broker: consume them
+        consumer = KombuConsumer(
+            s.job_transport,
+            s.job_transport_queue,
+            ctx.handle_message,
+            transport_options=s.job_transport_options or None,
+        )
+        tasks.append(
+            asyncio.create_task(
+                _forever(
+                    "job inbox",
+                    functools.partial(consumer.run_once, 1.0),
+                    functools.partial(asyncio.sleep, 0.2),  # run_once itself waits for messages
+                )
+            )
+        )
+        close.append(consumer.close)
+    return tasks, lambda: [fn() for fn in close]
 
 
 def create_app(

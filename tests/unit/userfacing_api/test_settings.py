@@ -41,6 +41,7 @@ def test_no_auth_configured_refuses_to_start() -> None:
         ({"internal_api_key_secret": "short"}, "INTERNAL_API_KEY_SECRET"),
         ({"filesystem": "s3"}, "S3_BUCKET is required"),
         ({"frontend_url": "*"}, "FRONTEND_URL"),
+        ({"job_transport": "carrier-pigeon://x"}, "JOB_TRANSPORT"),
         ({"frontend_url": "https://ok.example,*"}, "FRONTEND_URL"),
         ({"filesystem": "ftp"}, "FILESYSTEM"),
         ({"email_sender_service": "mailjet"}, "EMAIL_SENDER_ADDRESS"),
