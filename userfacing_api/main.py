@@ -70,6 +70,9 @@ def build_context(settings: UserAPISettings, transport: JobTransport | None = No
             if settings.email_sender_secret_key
             else None,
             api_url=settings.email_sender_api_url,
+            smtp_host=settings.smtp_host,
+            smtp_port=settings.smtp_port,
+            smtp_starttls=settings.smtp_starttls,
         ),
         outbox_wakeup=Wakeup(),
         notify_wakeup=Wakeup(),

@@ -42,9 +42,12 @@ class UserAPISettings(APISettings):
     application_config_file: str = "application_config.yaml"
 
     # notifications
-    email_sender_service: Literal["", "console", "mailjet"] = Field(
+    email_sender_service: Literal["", "console", "mailjet", "smtp"] = Field(
         default="console", description="'' = no email; console = written to the log"
     )
+    smtp_host: str | None = Field(default=None, description="labcloud: SMTP relay (smtp)")
+    smtp_port: int = Field(default=25, description="labcloud: SMTP port")
+    smtp_starttls: bool = Field(default=False, description="labcloud: STARTTLS before login")
     email_sender_address: str | None = None
     email_sender_api_key: str | None = None
     email_sender_secret_key: SecretStr | None = None
@@ -70,6 +73,10 @@ class UserAPISettings(APISettings):
                 "EMAIL_SENDER_SERVICE=mailjet needs EMAIL_SENDER_ADDRESS, EMAIL_SENDER_API_KEY "
                 "and EMAIL_SENDER_SECRET_KEY"
             )
+        if self.email_sender_service == "smtp" and not (
+            self.smtp_host and self.email_sender_address
+        ):
+            raise ValueError("EMAIL_SENDER_SERVICE=smtp needs SMTP_HOST and EMAIL_SENDER_ADDRESS")
         return self
 
     @property

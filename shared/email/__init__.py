@@ -14,6 +14,9 @@ def make_email_sender(
     api_key: str | None = None,
     secret_key: str | None = None,
     api_url: str | None = None,
+    smtp_host: str | None = None,
+    smtp_port: int = 25,
+    smtp_starttls: bool = False,
 ) -> EmailSender | None:
     """None when email is off (service "")."""
     if service == "":
@@ -27,4 +30,17 @@ def make_email_sender(
 
         assert address and api_key and secret_key
         return MailjetEmailSender(api_key, secret_key, address, api_url=api_url)
-    raise ValueError(f"unknown EMAIL_SENDER_SERVICE '{service}'; known: console, mailjet")
+    if service == "smtp":
+        from shared.email.smtp import SmtpEmailSender
+
+        assert address and smtp_host
+        # EMAIL_SENDER_API_KEY / _SECRET_KEY are the SMTP login, when the relay wants one.
+        return SmtpEmailSender(
+            smtp_host,
+            smtp_port,
+            address,
+            username=api_key,
+            password=secret_key,
+            starttls=smtp_starttls,
+        )
+    raise ValueError(f"unknown EMAIL_SENDER_SERVICE '{service}'; known: console, mailjet, smtp")
