@@ -49,8 +49,10 @@ class Periodic:
 class BackgroundTasks:
     """Starts and stops a set of `Periodic` loops (from an app's lifespan)."""
 
-    def __init__(self, loops: list[Periodic]) -> None:
+    def __init__(self, loops: list[Periodic],
+                 closers: list[Callable[[], object]] | None = None) -> None:
         self.loops = loops
+        self.closers = closers or []  # run after the loops stopped (HTTP clients, …)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -64,3 +66,5 @@ class BackgroundTasks:
             if loop.wakeup is not None:
                 loop.wakeup.notify()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for close in self.closers:
+            close()

@@ -124,7 +124,7 @@ def background_tasks(ctx: AppContext) -> BackgroundTasks:
                 ctx.notify_wakeup,
             )
         )
-    return BackgroundTasks(loops)
+    return BackgroundTasks(loops, closers=[reconcile_client.close])
 
 
 def create_app(
