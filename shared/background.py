@@ -49,8 +49,9 @@ class Periodic:
 class BackgroundTasks:
     """Starts and stops a set of `Periodic` loops (from an app's lifespan)."""
 
-    def __init__(self, loops: list[Periodic],
-                 closers: list[Callable[[], object]] | None = None) -> None:
+    def __init__(
+        self, loops: list[Periodic], closers: list[Callable[[], object]] | None = None
+    ) -> None:
         self.loops = loops
         self.closers = closers or []  # run after the loops stopped (HTTP clients, …)
         self._stop = asyncio.Event()

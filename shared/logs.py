@@ -10,8 +10,9 @@ _CHATTY = ("botocore", "boto3", "s3transfer", "urllib3")
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     quiet_secret_leaks()
 
 

@@ -91,6 +91,9 @@ class APISettings(BaseSettings):
     cognito_jwks_url: str | None = Field(
         default=None, description="labcloud: JWKS URL override (an AWS emulator, a proxy)"
     )
+    cognito_endpoint_url: str | None = Field(
+        default=None, description="labcloud: cognito-idp endpoint override (an emulator)"
+    )
 
     # data
     filesystem: Literal["local", "s3"] = "local"
@@ -134,13 +137,13 @@ class APISettings(BaseSettings):
     def _check_common(self) -> APISettings:
         for name in self.SECRET_NAMES:  # first: the checks below see the real values
             object.__setattr__(self, name, resolve_secret_setting(name, getattr(self, name)))
-        if self.auth:
+        if self.auth and not self.cognito_configured:
             if len(secret_value(self.auth_token_secret) or "") < MIN_TOKEN_SECRET_LENGTH:
                 raise ValueError(
                     f"AUTH_TOKEN_SECRET must be set to at least {MIN_TOKEN_SECRET_LENGTH} "
                     "characters when AUTH=1"
                 )
-        elif not (self.cognito_user_pool_id and self.cognito_client_id and self.cognito_region):
+        elif not self.cognito_configured:
             raise ValueError(
                 "no authentication configured: set AUTH=1 for local accounts, or "
                 "COGNITO_USER_POOL_ID, COGNITO_CLIENT_ID and COGNITO_REGION"
@@ -163,6 +166,10 @@ class APISettings(BaseSettings):
     def db_url(self) -> str:
         """DATABASE_URL with DATABASE_SECRET filled in and the psycopg 3 driver chosen."""
         return database_url(self.database_url, secret_value(self.database_secret))
+
+    @property
+    def cognito_configured(self) -> bool:
+        return bool(self.cognito_user_pool_id and self.cognito_client_id and self.cognito_region)
 
     @property
     def broker_transport(self) -> bool:

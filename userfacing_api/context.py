@@ -14,6 +14,7 @@ from shared.email.base import EmailSender
 from shared.storage.base import Storage
 from shared.transport.base import JobTransport
 from shared.wakeup import Wakeup
+from userfacing_api.services.accounts import AccountStore
 from userfacing_api.settings import UserAPISettings
 
 
@@ -25,7 +26,8 @@ class AppContext:
     storage: Storage
     catalogue: ReloadingCatalogue
     verifier: TokenVerifier
-    local_tokens: LocalTokens | None  # set when AUTH=1
+    local_tokens: LocalTokens | None  # set when AUTH=1 without Cognito
+    accounts: AccountStore | None  # set when AUTH=1: where /user and /token go
     transport: JobTransport
     email_sender: EmailSender | None  # None: email off
     outbox_wakeup: Wakeup  # notified after a commit that added outbox messages

@@ -26,6 +26,8 @@ from userfacing_api.pollers.notifier import notify_once
 from userfacing_api.pollers.outbox_relay import relay_once
 from userfacing_api.pollers.reconciler import make_client, reconcile_once
 from userfacing_api.routers import accounts, files, internal, jobs, users
+from userfacing_api.services.accounts import AccountStore, LocalAccounts
+from userfacing_api.services.cognito_accounts import CognitoAccounts
 from userfacing_api.settings import UserAPISettings, load_settings
 
 DESCRIPTION = """
@@ -49,18 +51,24 @@ def build_context(settings: UserAPISettings, transport: JobTransport | None = No
     except InvalidCatalogue as exc:
         raise SettingsError(str(exc)) from None
     engine = db.make_engine(settings.db_url)
-    local_tokens = (
-        make_local_tokens(settings, settings.auth_token_lifetime) if settings.auth else None
-    )
+    local = settings.auth and not settings.cognito_configured
+    local_tokens = make_local_tokens(settings, settings.auth_token_lifetime) if local else None
     verifier = local_tokens or make_verifier(settings)
+    sessions = db.make_sessionmaker(engine)
+    accounts: AccountStore | None = None
+    if local_tokens is not None:
+        accounts = LocalAccounts(sessions, local_tokens, settings.password_min_length)
+    elif settings.auth:
+        accounts = cognito_accounts(settings)
     return AppContext(
         settings=settings,
         engine=engine,
-        sessions=db.make_sessionmaker(engine),
+        sessions=sessions,
         storage=storage_from_settings(settings),
         catalogue=catalogue,
         verifier=verifier,
         local_tokens=local_tokens,
+        accounts=accounts,
         transport=transport or _make_transport(settings),
         email_sender=make_email_sender(
             settings.email_sender_service,
@@ -76,6 +84,21 @@ def build_context(settings: UserAPISettings, transport: JobTransport | None = No
         ),
         outbox_wakeup=Wakeup(),
         notify_wakeup=Wakeup(),
+    )
+
+
+def cognito_accounts(settings: UserAPISettings) -> CognitoAccounts:
+    import boto3
+
+    client = boto3.client(
+        "cognito-idp",
+        region_name=settings.cognito_region,
+        endpoint_url=settings.cognito_endpoint_url,
+    )
+    secret = settings.cognito_secret.get_secret_value() if settings.cognito_secret else None
+    assert settings.cognito_user_pool_id and settings.cognito_client_id
+    return CognitoAccounts(
+        client, settings.cognito_user_pool_id, settings.cognito_client_id, secret
     )
 
 

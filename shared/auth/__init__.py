@@ -35,8 +35,9 @@ def make_local_tokens(settings: AuthSettings, lifetime_s: int = 3600) -> LocalTo
 
 
 def make_verifier(settings: AuthSettings) -> TokenVerifier:
-    """Local-account tokens when AUTH=1, else Cognito ID tokens (settings already validated)."""
-    if settings.auth:
+    """Local-account tokens when AUTH=1 without a Cognito pool, else Cognito ID tokens
+    (settings already validated)."""
+    if settings.auth and not settings.cognito_user_pool_id:
         return make_local_tokens(settings)
     assert settings.cognito_region and settings.cognito_user_pool_id and settings.cognito_client_id
     return CognitoVerifier(

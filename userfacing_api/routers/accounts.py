@@ -1,4 +1,5 @@
-"""Local accounts (served only when AUTH=1): register, get a token, cookie login."""
+"""Accounts (served only when AUTH=1): register, get a token, cookie login — kept in the
+user database, or in the Cognito pool when COGNITO_* are set (as DECODE does)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
 from shared.auth.api_key import api_key_matches
-from userfacing_api.dependencies import ContextDep, SessionDep
+from userfacing_api.dependencies import ContextDep
 from userfacing_api.schemas import TokenResponse, UserGroup, UserPublic
-from userfacing_api.services import accounts
 from userfacing_api.services.files import UserFiles
 
 router = APIRouter(tags=["Authentication"])
@@ -28,7 +28,6 @@ COOKIE_MAX_AGE = 1800
 def register_user(
     form: LoginForm,
     ctx: ContextDep,
-    session: SessionDep,
     groups: Annotated[list[UserGroup] | None, Query()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> UserPublic:
@@ -44,17 +43,10 @@ def register_user(
             status.HTTP_403_FORBIDDEN,
             "worker and cloud accounts need the internal API key (x-api-key)",
         )
-    user = accounts.register(
-        session, form.username, form.password, chosen, ctx.settings.password_min_length
-    )
-    UserFiles(ctx.storage, user.username).init()
-    return UserPublic(email=user.email or user.username, groups=user.groups)
-
-
-def _issue(ctx: ContextDep, session: SessionDep, form: LoginForm) -> str:
-    user = accounts.authenticate(session, form.username, form.password)
-    assert ctx.local_tokens is not None
-    return ctx.local_tokens.issue(user.username, user.email, user.groups)
+    assert ctx.accounts is not None
+    username, groups_set = ctx.accounts.register(form.username, form.password, chosen)
+    UserFiles(ctx.storage, form.username).init()
+    return UserPublic(email=username, groups=groups_set)
 
 
 @router.post(
@@ -63,17 +55,18 @@ def _issue(ctx: ContextDep, session: SessionDep, form: LoginForm) -> str:
     response_model=TokenResponse,
     responses={400: {"description": "wrong password"}, 404: {"description": "no user"}},
 )
-def get_token(form: LoginForm, ctx: ContextDep, session: SessionDep) -> TokenResponse:
+def get_token(form: LoginForm, ctx: ContextDep) -> TokenResponse:
     """An ID token for the account (OAuth2 password form)."""
-    token = _issue(ctx, session, form)
-    assert ctx.local_tokens is not None
-    return TokenResponse(id_token=token, expires_in=ctx.local_tokens.lifetime_s)
+    assert ctx.accounts is not None
+    token, expires_in = ctx.accounts.token(form.username, form.password)
+    return TokenResponse(id_token=token, expires_in=expires_in)
 
 
 @router.post("/login")
-def login(form: LoginForm, ctx: ContextDep, session: SessionDep) -> JSONResponse:
+def login(form: LoginForm, ctx: ContextDep) -> JSONResponse:
     """Set the `Authorization` cookie for browser use."""
-    token = _issue(ctx, session, form)
+    assert ctx.accounts is not None
+    token, _ = ctx.accounts.token(form.username, form.password)
     response = JSONResponse({"message": "You've successfully logged in. Welcome back!"})
     response.set_cookie(
         "Authorization",

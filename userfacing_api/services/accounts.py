@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
@@ -11,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.api.errors import BadRequest, Conflict, NotFound
+from shared.auth.local import LocalTokens
 from userfacing_api.db.models import User
 
 _hasher = PasswordHasher()
@@ -65,3 +67,36 @@ def authenticate(session: Session, username: str, password: str) -> User:
         user.password_hash = _hasher.hash(password)
         session.commit()
     return user
+
+
+class AccountStore(Protocol):
+    """Where `/user` and `/token` keep and check accounts."""
+
+    def register(
+        self, username: str, password: str, groups: Iterable[str]
+    ) -> tuple[str, list[str]]:
+        """Create an account; its email (or name) and groups."""
+
+    def token(self, username: str, password: str) -> tuple[str, int]:
+        """An ID token and its lifetime in seconds; NotFound / BadRequest otherwise."""
+
+
+class LocalAccounts:
+    """Accounts in the user database, tokens signed here (AUTH=1 without Cognito)."""
+
+    def __init__(self, sessions: Any, tokens: LocalTokens, min_length: int) -> None:
+        self._sessions, self._tokens, self._min_length = sessions, tokens, min_length
+
+    def register(
+        self, username: str, password: str, groups: Iterable[str]
+    ) -> tuple[str, list[str]]:
+        with self._sessions() as session:
+            user = register(session, username, password, groups, self._min_length)
+            return user.email or user.username, list(user.groups)
+
+    def token(self, username: str, password: str) -> tuple[str, int]:
+        with self._sessions() as session:
+            user = authenticate(session, username, password)
+            return self._tokens.issue(
+                user.username, user.email, user.groups
+            ), self._tokens.lifetime_s

@@ -73,3 +73,50 @@ def test_user_api_accepts_cognito_id_tokens(
         assert http.get("/files/", headers={"Authorization": f"Bearer {worker}"}).status_code == 403
         forged = scientist[:-4] + ("AAAA" if not scientist.endswith("AAAA") else "BBBB")
         assert http.get("/user", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+
+
+def test_accounts_kept_in_cognito_with_auth_on(
+    moto_endpoint: str, aws_env: None, tmp_path: Path
+) -> None:
+    """AUTH=1 with a pool configured: /user and /token go to Cognito, as in DECODE."""
+    idp = boto3.client("cognito-idp", region_name=REGION, endpoint_url=moto_endpoint)
+    pool = idp.create_user_pool(PoolName="labcloud-auth")["UserPool"]["Id"]
+    client = idp.create_user_pool_client(
+        UserPoolId=pool,
+        ClientName="api",
+        ExplicitAuthFlows=["USER_PASSWORD_AUTH"],
+        GenerateSecret=True,
+    )["UserPoolClient"]
+    for group in ("users", "workers", "cloud"):
+        idp.create_group(GroupName=group, UserPoolId=pool)
+    db_url = f"sqlite:///{tmp_path / 'u.db'}"
+    upgrade(db_url)
+    settings = make_settings(
+        db_url,
+        tmp_path,
+        auth=True,
+        auth_token_secret=None,
+        cognito_region=REGION,
+        cognito_user_pool_id=pool,
+        cognito_client_id=client["ClientId"],
+        cognito_secret=client["ClientSecret"],
+        cognito_endpoint_url=moto_endpoint,
+        cognito_jwks_url=f"{moto_endpoint}/{pool}/.well-known/jwks.json",
+    )
+    form = {"username": "grace@lab.example", "password": "Secret-pass-1"}
+    with TestClient(create_app(settings, run_background=False)) as http:
+        created = http.post("/user", data=form)
+        assert created.status_code == 201, created.text
+        assert created.json() == {"email": "grace@lab.example", "groups": ["users"]}
+        assert http.post("/user", data=form).status_code == 409
+        token = http.post("/token", data=form)
+        assert token.status_code == 201, token.text
+        headers = {"Authorization": f"Bearer {token.json()['id_token']}"}
+        assert http.get("/user", headers=headers).json()["groups"] == ["users"]
+        assert http.get("/files/", headers=headers).status_code == 200  # folders were made
+        wrong = http.post("/token", data={**form, "password": "Wrong-pass-1"})
+        assert wrong.status_code == 400
+        nobody = http.post("/token", data={"username": "nobody", "password": "Secret-pass-1"})
+        assert nobody.status_code == 404
+    members = idp.list_users_in_group(UserPoolId=pool, GroupName="users")["Users"]
+    assert [u["Username"] for u in members] == ["grace@lab.example"]
