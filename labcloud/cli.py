@@ -38,6 +38,11 @@ def _serve_api(package: str, host: str, port: int, migrate: bool, log_level: str
 
     _logging(log_level)
     settings = importlib.import_module(f"{package}.settings").load_settings()
+    if "cloud_poller_api_url" in type(settings).model_fields:
+        if "cloud_poller_api_url" not in settings.model_fields_set:
+            # In-process cloud pollers call this very server.
+            loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            settings.cloud_poller_api_url = f"http://{loopback}:{port}"
     if migrate:
         importlib.import_module(f"{package}.db.session").upgrade(settings.db_url)
     app_ = importlib.import_module(f"{package}.main").create_app(settings)

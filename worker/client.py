@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
-import jwt
 from pydantic import ValidationError
 
 from shared.jobs.specs import JobSpecs, OutputKind
@@ -36,6 +35,7 @@ from shared.jobs.states import JobStatus
 from worker import transfer
 from worker.errors import ApiError, AuthError, FileMissing, JobGone
 from worker.hardware import Capacity
+from worker.login import cognito_login, token_expiry
 from worker.transfer import RETRY_STATUSES, FileRequest, file_url_path
 
 if TYPE_CHECKING:
@@ -76,20 +76,6 @@ def lease_attempt(extra: Mapping[str, Any] | None) -> int | None:
     return None
 
 
-def _token_expiry(token: str, expires_in: Any, now: float) -> float:
-    # The JWT's own `exp` is the truth; `expires_in` is the fallback for opaque tokens.
-    try:
-        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
-        if exp is not None:
-            return float(exp)
-    except jwt.PyJWTError:
-        pass
-    try:
-        return now + float(expires_in)
-    except (TypeError, ValueError):
-        return now + 3600.0
-
-
 class WorkerClient:
     """Synchronous client of one worker API, authenticated as one worker account."""
 
@@ -101,6 +87,8 @@ class WorkerClient:
         username: str | None = None,
         password: str | None = None,
         token: str | None = None,
+        api_key: str | None = None,
+        login: Callable[[str, str], tuple[str, Any]] | None = None,
         worker_id: str | None = None,
         tries: int = 6,
         backoff_s: float = 1.0,
@@ -110,13 +98,20 @@ class WorkerClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if token is None and not (auth_url and username and password):
-            raise ValueError("give a token, or auth_url, username and password")
+        if (
+            token is None
+            and api_key is None
+            and not ((auth_url or login) and username and password)
+        ):
+            raise ValueError("give a token, an API key, or auth_url (or login), username, password")
         self.api_url = httpx.URL(api_url.rstrip("/") + "/")
         self.worker_id = worker_id or str(uuid.uuid4())
         self._auth_url = (auth_url or "").rstrip("/")
         self._username, self._password = username, password
         self._static_token = token
+        # The internal API key makes this client the worker API's own cloud poller.
+        self._api_key = api_key
+        self._password_login = login or self._user_api_login
         self._tries = max(1, tries)
         self._backoff_s, self._backoff_max_s = backoff_s, backoff_max_s
         self._min_validity_s = min_validity_s
@@ -134,12 +129,25 @@ class WorkerClient:
         """The client that the worker's settings describe."""
         secret = settings.password.get_secret_value() if settings.password else None
         token = settings.token.get_secret_value() if settings.token else None
+        api_key = settings.api_key.get_secret_value() if settings.api_key else None
+        login = None
+        if settings.cognito_client_id:
+            login = cognito_login(
+                settings.cognito_client_id,
+                settings.cognito_client_secret.get_secret_value()
+                if settings.cognito_client_secret
+                else None,
+                settings.cognito_region,
+            )
         return cls(
             settings.api_url,
             auth_url=settings.auth_url,
             username=settings.username,
             password=secret,
             token=token,
+            api_key=api_key,
+            login=login,
+            worker_id=settings.worker_id,
         )
 
     def close(self) -> None:
@@ -326,7 +334,9 @@ class WorkerClient:
             headers = {"X-Worker-Id": self.worker_id}
             if attempt is not None:
                 headers[ATTEMPT_HEADER] = str(attempt)
-            token = self._bearer() if authed else None
+            if authed and self._api_key is not None:
+                headers["X-API-KEY"] = self._api_key
+            token = self._bearer() if authed and self._api_key is None else None
             if token is not None:
                 headers["Authorization"] = f"Bearer {token}"
             try:
@@ -357,7 +367,7 @@ class WorkerClient:
 
     @property
     def _can_login(self) -> bool:
-        return self._static_token is None
+        return self._static_token is None and self._api_key is None
 
     def _bearer(self) -> str:
         with self._token_lock:
@@ -375,21 +385,25 @@ class WorkerClient:
                 self._token = None
 
     def _login(self) -> None:
-        form = {"username": self._username or "", "password": self._password or ""}
-        try:
-            resp = self._send("POST", "", url=f"{self._auth_url}/token", authed=False, data=form)
-        except ApiError as exc:
-            if exc.status_code in (400, 401, 403, 404):
-                raise AuthError(f"login as {self._username!r} failed: {exc}", 401) from None
-            raise
-        body = resp.json()
         now = self._clock()
-        token = str(body["id_token"])
-        self._token, self._expiry = token, _token_expiry(token, body.get("expires_in"), now)
+        token, expires_in = self._password_login(self._username or "", self._password or "")
+        self._token, self._expiry = token, token_expiry(token, expires_in, now)
         # A server issuing short tokens must not make us log in before every call.
         self._min_validity_s = min(self._min_validity_s, max(0.0, (self._expiry - now) / 2))
         self.logins += 1
         log.info("logged in as %s (token valid for %.0f s)", self._username, self._expiry - now)
+
+    def _user_api_login(self, username: str, password: str) -> tuple[str, Any]:
+        """Log in with the user API's `POST /token` (local accounts, or its Cognito proxy)."""
+        form = {"username": username, "password": password}
+        try:
+            resp = self._send("POST", "", url=f"{self._auth_url}/token", authed=False, data=form)
+        except ApiError as exc:
+            if exc.status_code in (400, 401, 403, 404):
+                raise AuthError(f"login as {username!r} failed: {exc}", 401) from None
+            raise
+        body = resp.json()
+        return str(body["id_token"]), body.get("expires_in")
 
     def _pause(self, tries: int, what: str, retry_after: str | None = None) -> None:
         delay = min(self._backoff_max_s, self._backoff_s * 2 ** (tries - 1))

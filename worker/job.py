@@ -24,6 +24,7 @@ from worker import staging
 from worker.client import ApiError, AuthError, FileMissing, JobGone, WorkerClient, lease_attempt
 from worker.hardware import Grant, Needs
 from worker.runners import Runner, RunOutcome, RunSpec, run_to_completion
+from worker.runners.aws import CloudRunError, RunLost
 
 if TYPE_CHECKING:
     from worker.loop import Worker
@@ -31,8 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: How often a running job checks for cancel/kill, per runner: a local process is
-#: cheap to poll; a container costs an engine API call per poll.
-TICK_S = {"process": 0.25}
+#: cheap to poll; a container costs an engine API call per poll; a cloud run a
+#: rate-limited Describe call.
+TICK_S = {"process": 0.25, "batch": 5.0, "ecs": 5.0}
 _DEFAULT_TICK_S = 1.0
 #: Rounds of the client's retries spent on a job's final status before giving up.
 _FINAL_STATUS_ROUNDS = 3
@@ -198,7 +200,6 @@ class JobRun:
             raise JobFailed(f"could not download the inputs: {exc}") from None
         self._prepare_image(runner)
         self._check()
-        self._heartbeat.set(JobStatus.running)
         outcome = self._run(runner, jobdir)
         self._check()
         self._heartbeat.set(JobStatus.postprocessing)
@@ -242,8 +243,11 @@ class JobRun:
             image=spec.handler.image_url,
             # The job's own variables, plus which job and lease this run is (an
             # application may record them next to its results).
-            env={**spec.app.env, "LABCLOUD_JOB_ID": str(self.job_id),
-                 **({"LABCLOUD_ATTEMPT": str(self.attempt)} if self.attempt else {})},
+            env={
+                **spec.app.env,
+                "LABCLOUD_JOB_ID": str(self.job_id),
+                **({"LABCLOUD_ATTEMPT": str(self.attempt)} if self.attempt else {}),
+            },
             cpu_cores=spec.hardware.cpu_cores,
             memory_mb=spec.hardware.memory,
             gpus=self.needs.gpus,
@@ -256,8 +260,16 @@ class JobRun:
                 runner,
                 run_spec,
                 on_tick=lambda: not self.aborted(),
-                tick_s=TICK_S.get(spec.handler.runner, _DEFAULT_TICK_S),
+                # `running` once the command runs: a cloud run may first wait for capacity.
+                on_start=self._started,
+                tick_s=TICK_S.get(self.worker.runner_kind(spec.handler.runner), _DEFAULT_TICK_S),
             )
+        except RunLost as exc:
+            # The service lost the run (not the job's fault): hand it back for a retry.
+            log.warning("job %s: %s; handing it back", self.job_id, exc)
+            raise _Aborted() from None
+        except CloudRunError as exc:
+            raise JobFailed(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - runner/engine errors: the job cannot start
             raise JobFailed(f"could not start the job: {exc}") from None
         if outcome.killed:
@@ -266,6 +278,12 @@ class JobRun:
             "job %s: exit code %s, timed out: %s", self.job_id, outcome.exit_code, outcome.timed_out
         )
         return outcome
+
+    def _started(self) -> None:
+        try:
+            self._heartbeat.set(JobStatus.running)
+        except JobGone:
+            self.gone.set()  # the next tick kills the run
 
     def _upload(self, jobdir: Path, private: Path, outcome: RunOutcome) -> None:
         files_up = self.spec.handler.files_up

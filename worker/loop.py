@@ -13,6 +13,7 @@ it, lets their leases expire so they are requeued).
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any
 from shared.jobs.specs import JobSpecs
 from worker import hardware
 from worker.client import AuthError, WorkerClient
+from worker.cloud import CLOUD_RUNNERS, CloudSettings, make_cloud_runner
 from worker.hardware import Resources
 from worker.job import JobFailed, JobRun
 from worker.runners import Runner, make_runner
@@ -47,12 +49,14 @@ class Worker:
         client: WorkerClient | None = None,
         runners: Mapping[str, Runner[Any]] | None = None,
         machine: hardware.Machine | None = None,
+        cloud: CloudSettings | None = None,
     ) -> None:
         self.settings = settings
         self._own_client = client is None
         self.client = client or WorkerClient.from_settings(settings)
         self._runners: dict[str, Runner[Any]] = dict(runners or {})
         self._runner_lock = threading.Lock()
+        self._cloud = cloud
         machine = machine or hardware.probe(
             cpu_cores=settings.cpu_cores,
             memory_mb=settings.memory_mb,
@@ -85,6 +89,8 @@ class Worker:
         )
         delay = s.poll_min
         try:
+            if s.container_runner != "docker":
+                self._reap_orphans()
             while not self.stopping.is_set():
                 capacity = self._capacity()
                 if capacity is None:
@@ -127,20 +133,63 @@ class Worker:
             self.killing.set()
         self._wake.set()
 
+    def runner_kind(self, name: str) -> str:
+        """What runs a job whose entrypoint names runner ``name`` here (docker → batch, ...)."""
+        return self.settings.container_runner if name == "docker" else name
+
     def runner_for(self, name: str) -> Runner[Any]:
-        """The runner called ``name``, created on first use; JobFailed if unavailable."""
+        """The runner for entrypoints naming ``name``, created on first use; JobFailed if
+        unavailable."""
+        kind = self.runner_kind(name)
         with self._runner_lock:
-            if name not in self._runners:
-                options: dict[str, Any] = {}
-                if name == "docker" and self.settings.docker_host:
-                    options["base_url"] = self.settings.docker_host
+            if kind not in self._runners:
                 try:
-                    self._runners[name] = make_runner(name, **options)
+                    self._runners[kind] = self._make_runner(kind)
                 except Exception as exc:  # noqa: BLE001 - e.g. no container engine
                     raise JobFailed(
-                        f"the {name} runner is not available on this worker: {exc}"
+                        f"the {kind} runner is not available on this worker: {exc}"
                     ) from None
-            return self._runners[name]
+            return self._runners[kind]
+
+    def _make_runner(self, kind: str) -> Runner[Any]:
+        if kind in CLOUD_RUNNERS:
+            return make_cloud_runner(
+                kind,
+                self._cloud or CloudSettings(),
+                owner=self.owner,
+                mount_dir=Path(self.settings.scratch_dir),
+            )
+        options: dict[str, Any] = {}
+        if kind == "docker" and self.settings.docker_host:
+            options["base_url"] = self.settings.docker_host
+        return make_runner(kind, **options)
+
+    @property
+    def owner(self) -> str:
+        """How this worker's cloud runs are tagged (its worker id, as a safe name)."""
+        return "lc-" + re.sub(r"[^A-Za-z0-9-]+", "-", self.client.worker_id)[:40]
+
+    def _reap_orphans(self) -> None:
+        # Runs an earlier start of this worker (same WORKER_ID) left in the cloud:
+        # stop them and hand their leases back, so they are retried at once.
+        try:
+            runner = self.runner_for("docker")
+        except JobFailed as exc:
+            log.error("worker: %s", exc)
+            return
+        reap = getattr(runner, "reap", None)
+        if reap is None:
+            return
+        try:
+            orphans = reap()
+        except Exception as exc:  # noqa: BLE001 - the service may be down; jobs still time out
+            log.warning("worker: could not look for orphaned cloud runs: %s", exc)
+            return
+        for job_id, attempt in orphans:
+            try:
+                self.client.release(job_id, attempt=attempt)
+            except Exception as exc:  # noqa: BLE001 - its lease expires anyway
+                log.warning("job %s: orphaned run stopped; release failed: %s", job_id, exc)
 
     def job_done(self, run: JobRun) -> None:
         """Called by a job thread at its very end."""

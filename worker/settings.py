@@ -17,6 +17,8 @@ from shared.settings import SettingsError
 from worker.runners import KNOWN_RUNNERS
 
 ENV_PREFIX = "LABCLOUD_WORKER_"
+#: What may run container jobs: the local engine or a cloud service.
+CONTAINER_RUNNERS = ("docker", "batch", "ecs")
 
 
 class WorkerSettings(BaseSettings):
@@ -44,6 +46,26 @@ class WorkerSettings(BaseSettings):
         description="A ready-made bearer token, used instead of USERNAME/PASSWORD "
         "(never refreshed: it must outlive the worker).",
     )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="The internal API key, instead of an account: the worker then acts as "
+        "the worker API's own cloud poller (environment `cloud`).",
+    )
+    cognito_client_id: str | None = Field(
+        default=None,
+        description="Log in to this Cognito app client directly (USER_PASSWORD_AUTH) instead "
+        "of through AUTH_URL; the endpoint is boto3's (AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER "
+        "for an emulator).",
+    )
+    cognito_client_secret: SecretStr | None = Field(
+        default=None, description="Secret of that app client, if it has one (for SECRET_HASH)."
+    )
+    cognito_region: str | None = Field(default=None, description="Region of the user pool.")
+    worker_id: str | None = Field(
+        default=None,
+        description="A stable, unique name for this worker process (default: random per "
+        "start). A cloud poller with one terminates the runs its previous start left behind.",
+    )
 
     # how jobs run here
     scratch_dir: Path = Field(
@@ -53,6 +75,12 @@ class WorkerSettings(BaseSettings):
     runners: str = Field(
         default="process,docker",
         description="Comma-separated runners this worker may use (process, docker).",
+    )
+    container_runner: str = Field(
+        default="docker",
+        description="What runs the container jobs (entrypoints with runner `docker`): the "
+        "local engine (`docker`), or AWS Batch (`batch`) or ECS (`ecs`) with SCRATCH_DIR on "
+        "the EFS file system the tasks mount (see the cloud settings).",
     )
     docker_host: str | None = Field(
         default=None,
@@ -118,7 +146,12 @@ class WorkerSettings(BaseSettings):
             raise ValueError(f"{ENV_PREFIX}RUNNERS: name at least one runner")
         if self.poll_min > self.poll_max:
             raise ValueError(f"{ENV_PREFIX}POLL_MIN must not be larger than {ENV_PREFIX}POLL_MAX")
-        if self.token is None and not (self.username and self.password):
+        if self.container_runner not in CONTAINER_RUNNERS:
+            raise ValueError(
+                f"{ENV_PREFIX}CONTAINER_RUNNER: {self.container_runner!r} is not one of "
+                f"{', '.join(CONTAINER_RUNNERS)}"
+            )
+        if self.token is None and self.api_key is None and not (self.username and self.password):
             raise ValueError(
                 f"set {ENV_PREFIX}TOKEN, or {ENV_PREFIX}USERNAME and {ENV_PREFIX}PASSWORD, "
                 "so the worker can log in"

@@ -36,8 +36,16 @@ def get_session(ctx: ContextDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_principal(ctx: ContextDep, token: Annotated[str, Depends(bearer_token)]) -> Principal:
-    return verify(ctx.verifier, token)
+#: Who calls with the internal API key: the worker API's own cloud pollers.
+CLOUD_POLLER = Principal(username="labcloud-cloud-poller", groups=(WORKERS_GROUP, CLOUD_GROUP))
+
+
+def get_principal(ctx: ContextDep, request: Request) -> Principal:
+    """The bearer token's principal; with the internal API key instead, the cloud poller."""
+    if (key := request.headers.get("x-api-key")) is not None:
+        check_api_key(key, ctx.settings.api_key)
+        return CLOUD_POLLER
+    return verify(ctx.verifier, bearer_token(request))
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

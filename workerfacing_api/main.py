@@ -19,6 +19,7 @@ from shared.transport.kombu import KombuConsumer
 from shared.wakeup import Wakeup
 from workerfacing_api.context import AppContext, watch_commits
 from workerfacing_api.pollers import relay, sweeper
+from workerfacing_api.pollers.cloud import CloudPollers
 from workerfacing_api.routers import access, files, internal, jobs
 from workerfacing_api.services import inbox
 from workerfacing_api.settings import WorkerAPISettings, load_settings
@@ -128,6 +129,7 @@ def create_app(
     """
     settings = settings or load_settings()
     ctx = build_context(settings)
+    pollers = CloudPollers(settings) if run_background and settings.cloud_pollers else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -135,9 +137,13 @@ def create_app(
         ctx.relay_wakeup.bind(loop)
         ctx.work_wakeup.bind(loop)
         tasks, close = _background_tasks(ctx) if run_background else ([], lambda: None)
+        if pollers is not None:
+            pollers.start()
         try:
             yield
         finally:
+            if pollers is not None:
+                await asyncio.to_thread(pollers.stop)  # hand their jobs back first
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -6,7 +6,7 @@ Secrets are `SecretStr`, so they never appear in a log or a repr.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.settings import APISettings, load
 
@@ -79,6 +79,37 @@ class WorkerAPISettings(APISettings):
         description="seconds between status-outbox rounds (it is also woken "
         "at once when a status change is committed)",
     )
+
+    # cloud pollers (labcloud)
+    cloud_pollers: str = Field(
+        default="",
+        description="pollers to run in this process that lease `cloud` jobs and run them on "
+        "AWS, as `runner:jobs` pairs, e.g. `batch:4` or `batch:4,ecs:2`; configured by the "
+        "worker's cloud settings (LABCLOUD_WORKER_BATCH_JOB_QUEUE, ..._EFS_FILE_SYSTEM_ID, "
+        "..._SCRATCH_DIR = the EFS mount); empty = none",
+    )
+    cloud_poller_api_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="where the cloud pollers reach this API (`labcloud worker-api` sets it "
+        "from its --port)",
+    )
+    cloud_max_vcpus: int = Field(
+        default=256, ge=1, description="most vCPUs a cloud job may ask for (and all at once)"
+    )
+    cloud_max_memory_mb: int = Field(
+        default=1_048_576, ge=1, description="most memory (MB) cloud jobs may ask for"
+    )
+    cloud_max_gpus: int = Field(
+        default=0, ge=0, description="most GPUs cloud jobs may ask for (0: CPU-only queue)"
+    )
+
+    @field_validator("cloud_pollers")
+    @classmethod
+    def _check_pollers(cls, value: str) -> str:
+        from workerfacing_api.pollers.cloud import parse_pollers
+
+        parse_pollers(value)
+        return value
 
     @property
     def long_poll_cap(self) -> float:

@@ -6,6 +6,11 @@ it fetch again (Cognito rotates keys rarely).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from typing import Any
+
 import jwt
 
 from shared.auth.tokens import InvalidToken, Principal, principal_from_claims
@@ -13,6 +18,26 @@ from shared.auth.tokens import InvalidToken, Principal, principal_from_claims
 
 def cognito_issuer(region: str, user_pool_id: str) -> str:
     return f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+
+
+def cognito_password_login(
+    idp: Any, client_id: str, username: str, password: str, client_secret: str | None = None
+) -> tuple[str, int]:
+    """USER_PASSWORD_AUTH against an app client: the ID token and its lifetime in seconds.
+
+    ``idp`` is a boto3 cognito-idp client; a client with a secret needs SECRET_HASH.
+    Raises botocore's ClientError when Cognito refuses.
+    """
+    params = {"USERNAME": username, "PASSWORD": password}
+    if client_secret:
+        digest = hmac.new(
+            client_secret.encode(), (username + client_id).encode(), hashlib.sha256
+        ).digest()
+        params["SECRET_HASH"] = base64.b64encode(digest).decode()
+    result = idp.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters=params
+    )["AuthenticationResult"]
+    return result["IdToken"], int(result["ExpiresIn"])
 
 
 class CognitoVerifier:

@@ -4,15 +4,13 @@ USER_PASSWORD_AUTH (with SECRET_HASH when the app client has a secret)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from shared.api.errors import BadRequest, Conflict, NotFound
+from shared.auth.cognito import cognito_password_login
 
 
 class CognitoAccounts:
@@ -48,19 +46,12 @@ class CognitoAccounts:
 
     def token(self, username: str, password: str) -> tuple[str, int]:
         """An ID token and its lifetime in seconds."""
-        params = {"USERNAME": username, "PASSWORD": password}
-        if self._secret:
-            digest = hmac.new(
-                self._secret.encode(), (username + self._client_id).encode(), hashlib.sha256
-            ).digest()
-            params["SECRET_HASH"] = base64.b64encode(digest).decode()
         try:
-            result = self._idp.initiate_auth(
-                ClientId=self._client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters=params
-            )["AuthenticationResult"]
+            return cognito_password_login(
+                self._idp, self._client_id, username, password, self._secret
+            )
         except ClientError as exc:
             raise _mapped(exc) from None
-        return result["IdToken"], int(result["ExpiresIn"])
 
 
 def _mapped(exc: ClientError) -> Exception:

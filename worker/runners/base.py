@@ -80,6 +80,19 @@ class Runner(Protocol[HandleT]):
         ...
 
 
+class QueuingRunner(Runner[HandleT], Protocol[HandleT]):
+    """A runner whose runs may wait (for cloud capacity) before they start."""
+
+    def started(self, handle: HandleT) -> bool:
+        """True once the run's command has begun (as of the last :meth:`poll`)."""
+        ...
+
+
+def _started(runner: Runner[HandleT], handle: HandleT) -> bool:
+    started = getattr(runner, "started", None)
+    return True if started is None else bool(started(handle))
+
+
 def tail_text(data: bytes, tail_chars: int | None) -> str:
     """Decode log bytes leniently and keep the last ``tail_chars`` characters (all if None)."""
     text = data[-MAX_LOG_BYTES:].decode("utf-8", errors="replace")
@@ -91,50 +104,73 @@ def run_to_completion(
     spec: RunSpec,
     *,
     on_tick: Callable[[], bool] | None = None,
+    on_start: Callable[[], None] | None = None,
     tick_s: float = 1.0,
 ) -> RunOutcome:
     """Run ``spec`` on ``runner`` until it exits, times out or is cancelled.
 
     ``on_tick`` is called about every ``tick_s`` seconds while the run is alive
     (the worker heartbeats there); returning False kills the run and the outcome
-    has ``killed=True``. ``spec.timeout_s`` kills the run with ``timed_out=True``.
+    has ``killed=True``. ``on_start`` is called once the command has begun: at
+    once for a local run, when the service starts it for a queued cloud run.
+    ``spec.timeout_s``, counted from then, kills the run with ``timed_out=True``.
     The runner's resources are always cleaned up, also when this raises.
     """
     handle = runner.start(spec)
     try:
-        started = time.monotonic()
-        deadline = started + spec.timeout_s if spec.timeout_s is not None else None
-        next_tick = started + tick_s
-        # Poll quickly at first so short jobs do not pay a whole tick, then back
-        # off to tick_s so long container jobs do not hammer the engine API.
-        poll_interval = min(0.05, tick_s)
-        exit_code: int | None = None
-        timed_out = killed = False
-        while True:
-            exit_code = runner.poll(handle)
-            if exit_code is not None:
-                break
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                runner.kill(handle)
-                timed_out = True
-                break
-            if now >= next_tick:
-                next_tick = now + tick_s
-                if on_tick is not None and not on_tick():
-                    runner.kill(handle)
-                    killed = True
-                    break
-            wake = min(next_tick, deadline) if deadline is not None else next_tick
-            time.sleep(max(0.0, min(poll_interval, wake - now)))
-            poll_interval = min(poll_interval * 2, tick_s)
-        log = runner.logs(handle, tail_chars=None)
-        return RunOutcome(
-            exit_code=None if (timed_out or killed) else exit_code,
-            timed_out=timed_out,
-            killed=killed,
-            log_tail=log[-LOG_TAIL_CHARS:],
-            log=log,
-        )
+        return _supervise(runner, handle, spec, on_tick, on_start, tick_s)
+    except BaseException:
+        runner.kill(handle)  # e.g. the service failed the run: leave nothing behind
+        raise
     finally:
         runner.cleanup(handle)
+
+
+def _supervise(
+    runner: Runner[HandleT],
+    handle: HandleT,
+    spec: RunSpec,
+    on_tick: Callable[[], bool] | None,
+    on_start: Callable[[], None] | None,
+    tick_s: float,
+) -> RunOutcome:
+    has_started = False
+    deadline: float | None = None
+    next_tick = time.monotonic() + tick_s
+    # Poll quickly at first so short jobs do not pay a whole tick, then back
+    # off to tick_s so long container jobs do not hammer the engine API.
+    poll_interval = min(0.05, tick_s)
+    exit_code: int | None = None
+    timed_out = killed = False
+    while True:
+        exit_code = runner.poll(handle)
+        if not has_started and (exit_code is not None or _started(runner, handle)):
+            has_started = True
+            if spec.timeout_s is not None:
+                deadline = time.monotonic() + spec.timeout_s
+            if on_start is not None:
+                on_start()
+        if exit_code is not None:
+            break
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            runner.kill(handle)
+            timed_out = True
+            break
+        if now >= next_tick:
+            next_tick = now + tick_s
+            if on_tick is not None and not on_tick():
+                runner.kill(handle)
+                killed = True
+                break
+        wake = min(next_tick, deadline) if deadline is not None else next_tick
+        time.sleep(max(0.0, min(poll_interval, wake - now)))
+        poll_interval = min(poll_interval * 2, tick_s)
+    log = runner.logs(handle, tail_chars=None)
+    return RunOutcome(
+        exit_code=None if (timed_out or killed) else exit_code,
+        timed_out=timed_out,
+        killed=killed,
+        log_tail=log[-LOG_TAIL_CHARS:],
+        log=log,
+    )

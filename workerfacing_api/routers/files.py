@@ -30,7 +30,7 @@ BasePathQuery = Annotated[str, Query(description="folder below the job's upload 
 def _forwarded_auth(request: Request) -> dict[str, str]:
     """The caller's credentials, for the follow-up request it is told to make."""
     headers = {}
-    for name in ("Authorization", "X-Worker-Id"):
+    for name in ("Authorization", "X-API-KEY", "X-Worker-Id"):
         if value := request.headers.get(name):
             headers[name] = value
     return headers
