@@ -125,8 +125,8 @@ class WorkerClient:
         self.logins = 0  # how often we logged in; for logs and tests
 
     @classmethod
-    def from_settings(cls, settings: WorkerSettings) -> WorkerClient:
-        """The client that the worker's settings describe."""
+    def from_settings(cls, settings: WorkerSettings, **options: Any) -> WorkerClient:
+        """The client that the worker's settings describe (``options``: see __init__)."""
         secret = settings.password.get_secret_value() if settings.password else None
         token = settings.token.get_secret_value() if settings.token else None
         api_key = settings.api_key.get_secret_value() if settings.api_key else None
@@ -148,6 +148,7 @@ class WorkerClient:
             api_key=api_key,
             login=login,
             worker_id=settings.worker_id,
+            **options,
         )
 
     def close(self) -> None:

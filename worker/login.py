@@ -7,7 +7,7 @@ from typing import Any
 
 import jwt
 
-from shared.auth.cognito import cognito_password_login
+from shared.auth.cognito import CognitoChallenge, cognito_password_login
 from worker.errors import AuthError
 
 
@@ -45,5 +45,7 @@ def cognito_login(
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             raise AuthError(f"Cognito login as {username!r} failed: {code}", 401) from None
+        except CognitoChallenge as exc:
+            raise AuthError(f"Cognito login as {username!r} failed: {exc}", 401) from None
 
     return login

@@ -52,8 +52,11 @@ class Worker:
         cloud: CloudSettings | None = None,
     ) -> None:
         self.settings = settings
+        self.stopping = threading.Event()
+        self.killing = threading.Event()
         self._own_client = client is None
-        self.client = client or WorkerClient.from_settings(settings)
+        # A hard stop cuts the client's retry pauses short: the server may be gone.
+        self.client = client or WorkerClient.from_settings(settings, sleep=self.killing.wait)
         self._runners: dict[str, Runner[Any]] = dict(runners or {})
         self._runner_lock = threading.Lock()
         self._cloud = cloud
@@ -68,8 +71,6 @@ class Worker:
         self.resources = Resources(machine, settings.max_concurrent_jobs)
         # Per worker id, so workers sharing SCRATCH_DIR never touch each other's jobs.
         self.scratch = Path(settings.scratch_dir) / f"worker-{self.client.worker_id[:8]}"
-        self.stopping = threading.Event()
-        self.killing = threading.Event()
         self._wake = threading.Event()
         self._runs: list[JobRun] = []
         self._runs_lock = threading.Lock()

@@ -26,7 +26,8 @@ def cognito_password_login(
     """USER_PASSWORD_AUTH against an app client: the ID token and its lifetime in seconds.
 
     ``idp`` is a boto3 cognito-idp client; a client with a secret needs SECRET_HASH.
-    Raises botocore's ClientError when Cognito refuses.
+    Raises botocore's ClientError when Cognito refuses, and :class:`CognitoChallenge`
+    when it wants more than a password (a new password, MFA).
     """
     params = {"USERNAME": username, "PASSWORD": password}
     if client_secret:
@@ -34,10 +35,21 @@ def cognito_password_login(
             client_secret.encode(), (username + client_id).encode(), hashlib.sha256
         ).digest()
         params["SECRET_HASH"] = base64.b64encode(digest).decode()
-    result = idp.initiate_auth(
+    answer = idp.initiate_auth(
         ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters=params
-    )["AuthenticationResult"]
+    )
+    result = answer.get("AuthenticationResult")
+    if not result:
+        raise CognitoChallenge(answer.get("ChallengeName") or "an unknown challenge")
     return result["IdToken"], int(result["ExpiresIn"])
+
+
+class CognitoChallenge(Exception):
+    """Cognito answered a password login with a challenge (e.g. NEW_PASSWORD_REQUIRED)."""
+
+    def __init__(self, challenge: str) -> None:
+        super().__init__(f"Cognito asks for {challenge} before this account can log in")
+        self.challenge = challenge
 
 
 class CognitoVerifier:

@@ -26,11 +26,11 @@ import pytest
 import sqlalchemy as sa
 
 from shared.jobs.states import TERMINAL
-from tests.chaos.mailjet import FlakyMailjet
 from tests.chaos.proxy import FaultyLink
 from tests.chaos.services import Service
 from tests.support.databases import fresh_postgres
 from tests.support.http_server import serve_in_thread
+from tests.support.mailjet import FlakyMailjet
 from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.podman, pytest.mark.chaos]

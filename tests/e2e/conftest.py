@@ -128,9 +128,11 @@ def platform(
     worker_db: str,
     app_config: Path | None = None,
     both: dict[str, str] | None = None,
+    user: dict[str, str] | None = None,
     **worker_api_settings: str,
 ) -> Iterator[Platform]:
-    """Both APIs as processes; `both` are settings for both, the rest the worker API's."""
+    """Both APIs as processes; `both` are settings for both, `user` the user API's, the
+    rest the worker API's."""
     user_port, worker_port = free_port(), free_port()
     user_url, worker_url = f"http://127.0.0.1:{user_port}", f"http://127.0.0.1:{worker_port}"
     common = {
@@ -149,6 +151,7 @@ def platform(
             "OUTBOX_RELAY_PERIOD": "0.5",
             "EMAIL_SENDER_SERVICE": "console",
             "APPLICATION_CONFIG_FILE": str(app_config or REPO / "application_config.yaml"),
+            **(user or {}),
         }
         worker_env = {
             **common,

@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.api.errors import BadRequest, Conflict, NotFound
-from shared.auth.cognito import cognito_password_login
+from shared.auth.cognito import CognitoChallenge, cognito_password_login
 
 
 class CognitoAccounts:
@@ -33,6 +33,9 @@ class CognitoAccounts:
                 TemporaryPassword=password,
                 UserAttributes=[{"Name": "email", "Value": username}] if "@" in username else [],
             )
+        except ClientError as exc:
+            raise _mapped(exc) from None
+        try:
             for group in groups:
                 self._idp.admin_add_user_to_group(
                     UserPoolId=self._pool, Username=username, GroupName=group
@@ -41,6 +44,8 @@ class CognitoAccounts:
                 UserPoolId=self._pool, Username=username, Password=password, Permanent=True
             )
         except ClientError as exc:
+            # e.g. a password the pool's policy refuses: leave no half-made account behind.
+            self._idp.admin_delete_user(UserPoolId=self._pool, Username=username)
             raise _mapped(exc) from None
         return username, groups
 
@@ -52,6 +57,8 @@ class CognitoAccounts:
             )
         except ClientError as exc:
             raise _mapped(exc) from None
+        except CognitoChallenge as exc:
+            raise BadRequest(str(exc)) from None
 
 
 def _mapped(exc: ClientError) -> Exception:
