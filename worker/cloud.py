@@ -100,6 +100,8 @@ def make_cloud_runner(
     if kind == "ecs":
         if not settings.ecs_cluster:
             raise ValueError("set LABCLOUD_WORKER_ECS_CLUSTER for the ecs runner")
+        if settings.efs_volume == "host" and settings.ecs_launch_type == "FARGATE":
+            raise ValueError("Fargate tasks cannot mount host paths: use EFS_VOLUME=efs or EC2")
         from worker.runners.ecs import EcsRunner
 
         return EcsRunner(

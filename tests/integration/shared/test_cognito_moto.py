@@ -105,6 +105,9 @@ def test_accounts_kept_in_cognito_with_auth_on(
     )
     form = {"username": "grace@lab.example", "password": "Secret-pass-1"}
     with TestClient(create_app(settings, run_background=False)) as http:
+        weak = http.post("/user", data={**form, "password": "password"})
+        assert weak.status_code == 400 and "password" in weak.json()["detail"]
+        # the refused attempt left nothing behind: the same name registers cleanly
         created = http.post("/user", data=form)
         assert created.status_code == 201, created.text
         assert created.json() == {"email": "grace@lab.example", "groups": ["users"]}

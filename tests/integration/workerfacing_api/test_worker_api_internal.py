@@ -133,3 +133,29 @@ def test_root_and_access_info(api: WorkerAPI) -> None:
     info = api.client.get("/access_info").json()
     assert set(info["cognito"]) == {"user_pool_id", "client_id", "region"}
     assert info["local"]["token_url"] == "http://127.0.0.1:8000/token"
+
+
+def test_the_internal_key_makes_a_cloud_worker(api: WorkerAPI) -> None:
+    """The worker API's own cloud pollers call with the internal key instead of a token:
+    they lease `cloud` jobs (never `local` ones) and report like any worker."""
+    api.submit(1, environment="local")
+    api.submit(2, environment="cloud")
+    poller = {"x-api-key": API_KEY, "X-Worker-Id": "host-batch"}
+    leased = api.client.get(
+        "/jobs", params={"memory": 1000, "cpu_cores": 4, "limit": 5}, headers=poller
+    )
+    assert leased.status_code == 200, leased.text
+    assert list(leased.json()) == ["2"]
+    ok = api.client.put("/jobs/2/status", params={"status": "running"}, headers=poller)
+    assert ok.status_code == 204
+    assert api.describe(2)["status"] == "running"
+
+
+@pytest.mark.parametrize("key", ["", "wrong-key-0123456789", API_KEY[:-1]])
+def test_a_wrong_internal_key_is_no_worker_at_all(api: WorkerAPI, key: str) -> None:
+    api.submit(1, environment="cloud")
+    response = api.client.get(
+        "/jobs", params={"memory": 1000, "cpu_cores": 4}, headers={"x-api-key": key}
+    )
+    assert response.status_code == 401
+    assert api.describe(1)["status"] == "queued"
