@@ -60,7 +60,9 @@ def test_cloud_runner_names_its_missing_setting(tmp_path: Path):
     with pytest.raises(ValueError, match="BATCH_JOB_QUEUE"):
         make_cloud_runner("batch", CloudSettings(efs_volume="host"), owner="o", mount_dir=tmp_path)
     with pytest.raises(ValueError, match="ECS_CLUSTER"):
-        make_cloud_runner("ecs", CloudSettings(), owner="o", mount_dir=tmp_path)
+        make_cloud_runner(
+            "ecs", CloudSettings(efs_file_system_id="fs-1"), owner="o", mount_dir=tmp_path
+        )
     with pytest.raises(ValueError, match="Fargate tasks cannot mount host paths"):
         make_cloud_runner(
             "ecs", CloudSettings(ecs_cluster="c", efs_volume="host"), owner="o", mount_dir=tmp_path
