@@ -93,6 +93,12 @@ class WorkerAPISettings(APISettings):
         description="where the cloud pollers reach this API (`labcloud worker-api` sets it "
         "from its --port)",
     )
+    cloud_older_than: int = Field(
+        default=60,
+        ge=0,
+        description="seconds a job of no particular environment waits for a workstation "
+        "before the cloud pollers take it (the lab's own machines cost nothing)",
+    )
     cloud_max_vcpus: int = Field(
         default=256, ge=1, description="most vCPUs a cloud job may ask for (and all at once)"
     )

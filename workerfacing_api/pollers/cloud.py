@@ -59,6 +59,7 @@ class CloudPollers:
                     cpu_cores=settings.cloud_max_vcpus,
                     memory_mb=settings.cloud_max_memory_mb,
                     gpu_count=settings.cloud_max_gpus,
+                    older_than=settings.cloud_older_than,
                 )
             except SettingsError as exc:
                 raise SettingsError(f"CLOUD_POLLERS {kind}: {exc.message}") from None
