@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 from pathlib import Path
 
@@ -66,7 +67,12 @@ def _catalogue(path: Path, image: str) -> Path:
         },
         "aws_resources": {"hardware": {"MEMORY": 128, "VCPU": 1, "GPU": 0}, "timeout": 600},
     }
-    path.write_text(yaml.safe_dump({"demo": apps["demo"], "cloudapp": {"v1": {"run": cloudapp}}}))
+    sleeper = {**cloudapp, "app": {"cmd": ["sleep 120"], "env": []}}
+    path.write_text(
+        yaml.safe_dump(
+            {"demo": apps["demo"], "cloudapp": {"v1": {"run": cloudapp, "sleep": sleeper}}}
+        )
+    )
     return path
 
 
@@ -160,20 +166,42 @@ def test_a_cloud_job_on_aws_batch_and_a_local_one_with_cognito_workers(
             assert "ran on batch:" in job_log  # the CloudWatch log reached the user
 
             with sqlite3.connect(tmp_path / "u.db") as db:
-                statuses = [row[0] for row in db.execute(
-                    "SELECT status FROM job_status_events WHERE job_id = ? ORDER BY id",
-                    (cloud["id"],),
-                )]
+                statuses = [
+                    row[0]
+                    for row in db.execute(
+                        "SELECT status FROM job_status_events WHERE job_id = ? ORDER BY id",
+                        (cloud["id"],),
+                    )
+                ]
             assert statuses[-1] == "finished"
             assert statuses.index("preprocessing") < statuses.index("running")
             worker_log = (p.tmp / "worker-api.log").read_text()
             assert "submitted as AWS Batch job" in worker_log
             assert "logged in as ws-cognito" in (p.tmp / "ws-cognito.log").read_text()
 
-            wait_until_emails(mailjet, 2)
+            # cancel reaches the Batch job: TerminateJob
+            long = _submit(http, "long-on-batch", "cloudapp", "v1", "sleep", "cloud", ["exp"])
+            wait_for(http, long["id"], {"running"}, 120)
+            assert http.post(f"/jobs/{long['id']}/cancel").status_code == 202
+            assert (
+                wait_for(http, long["id"], {"canceled", "error", "finished"}, 60)["status"]
+                == "canceled"
+            )
+            batch = boto3.client("batch", region_name=REGION, endpoint_url=moto_endpoint)
+            # the poller hears of the cancel at its next heartbeat, then terminates the job
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                stopped = batch.list_jobs(jobQueue=batch_queue, jobStatus="FAILED")
+                if stopped["jobSummaryList"]:
+                    break
+                time.sleep(0.5)
+            reasons = [j.get("statusReason") for j in stopped["jobSummaryList"]]
+            assert reasons == ["stopped by labcloud"]
+
+            wait_until_emails(mailjet, 3)
         subjects = " | ".join(mailjet.subjects)
         assert "on-batch" in subjects and "on-workstation" in subjects
-        assert subjects.count("finished") == 2
+        assert subjects.count("finished") == 2 and subjects.count("canceled") == 1
     keys = {
         o["Key"]
         for o in boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint).list_objects_v2(
@@ -200,8 +228,6 @@ def _submit(http, name, application, version, entrypoint, environment, data_ids)
 
 
 def wait_until_emails(mailjet: FlakyMailjet, count: int, timeout: float = 30) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while len(mailjet.subjects) < count and time.monotonic() < deadline:
         time.sleep(0.2)
