@@ -147,7 +147,7 @@ class WorkerClient:
             token=token,
             api_key=api_key,
             login=login,
-            worker_id=settings.worker_id,
+            worker_id=settings.id,
             **options,
         )
 

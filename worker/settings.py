@@ -61,7 +61,7 @@ class WorkerSettings(BaseSettings):
         default=None, description="Secret of that app client, if it has one (for SECRET_HASH)."
     )
     cognito_region: str | None = Field(default=None, description="Region of the user pool.")
-    worker_id: str | None = Field(
+    id: str | None = Field(
         default=None,
         description="A stable, unique name for this worker process (default: random per "
         "start). A cloud poller with one terminates the runs its previous start left behind.",

@@ -55,7 +55,7 @@ class CloudPollers:
                     runners="docker",  # container jobs only: nothing runs in the API process
                     container_runner=kind,
                     max_concurrent_jobs=jobs,
-                    worker_id=f"{socket.gethostname()}-{kind}",
+                    id=f"{socket.gethostname()}-{kind}",
                     cpu_cores=settings.cloud_max_vcpus,
                     memory_mb=settings.cloud_max_memory_mb,
                     gpu_count=settings.cloud_max_gpus,
