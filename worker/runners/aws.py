@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +27,10 @@ JOB_TAG = "labcloud-job"
 ATTEMPT_TAG = "labcloud-attempt"
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+#: How long a kill waits for the service to report the run stopped.
+KILL_WAIT_S = 30.0
+
+log = logging.getLogger(__name__)
 
 
 class CloudRunError(RuntimeError):
@@ -93,6 +100,20 @@ def run_name(owner: str, job_id: str, attempt: int | None) -> str:
     """Name of one run: which poller, which job, which attempt (≤ 128 safe characters)."""
     name = f"{owner}-{job_id}" + (f"-a{attempt}" if attempt else "")
     return _NAME_UNSAFE.sub("-", name)[:128]
+
+
+def wait_until_stopped(poll: Callable[[], object], stopped: Callable[[], bool], what: str) -> None:
+    """After a stop request: poll until the service says the run ended (or lost it)."""
+    deadline = time.monotonic() + KILL_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            poll()
+        except CloudRunError:
+            return
+        if stopped():
+            return
+        time.sleep(1.0)
+    log.warning("%s: still not stopped %.0f s after the stop request", what, KILL_WAIT_S)
 
 
 def env_list(env: dict[str, str]) -> list[dict[str, str]]:

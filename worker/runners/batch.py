@@ -13,7 +13,6 @@ deregisters a definition this run registered.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from worker.runners.aws import (
     definition_name,
     env_list,
     run_name,
+    wait_until_stopped,
 )
 from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, RunSpec
 
@@ -39,7 +39,6 @@ _NOT_STARTED = frozenset(ACTIVE_STATES[:-1])
 DEFAULT_LOG_GROUP = "/aws/batch/job"
 #: Batch refuses attempt durations under 60 s.
 _MIN_TIMEOUT_S = 60
-_KILL_WAIT_S = 30.0
 
 
 @dataclass
@@ -150,16 +149,11 @@ class BatchRunner:
         except self._batch.exceptions.ClientException as exc:
             log.warning("AWS Batch job %s: terminate failed: %s", handle.job_id, exc)
             return
-        deadline = time.monotonic() + _KILL_WAIT_S
-        while time.monotonic() < deadline:
-            try:
-                self.poll(handle)
-            except CloudRunError:
-                return
-            if handle.status in ("SUCCEEDED", "FAILED"):
-                return
-            time.sleep(1.0)
-        log.warning("AWS Batch job %s: still %s after terminate", handle.job_id, handle.status)
+        wait_until_stopped(
+            lambda: self.poll(handle),
+            lambda: handle.status in ("SUCCEEDED", "FAILED"),
+            f"AWS Batch job {handle.job_id}",
+        )
 
     def cleanup(self, handle: BatchRun) -> None:
         if handle.registered:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +34,7 @@ from worker.runners.aws import (
     RunLost,
     definition_name,
     env_list,
+    wait_until_stopped,
 )
 from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, RunSpec
 
@@ -50,7 +50,6 @@ _MISSING = "MISSING"  # our status for a task ECS no longer knows
 _STARTED_BY_MAX = 36
 _STARTED_BY_UNSAFE = re.compile(r"[^A-Za-z0-9/_-]+")
 _DESCRIBE_BATCH = 100  # DescribeTasks takes at most 100 tasks
-_KILL_WAIT_S = 30.0
 
 
 @dataclass
@@ -214,16 +213,11 @@ class EcsRunner:
         ) as exc:
             log.warning("ECS task %s: stop failed: %s", handle.task_arn, exc)
             return
-        deadline = time.monotonic() + _KILL_WAIT_S
-        while time.monotonic() < deadline:
-            try:
-                self.poll(handle)
-            except CloudRunError:
-                return
-            if handle.status in _STOPPED:
-                return
-            time.sleep(1.0)
-        log.warning("ECS task %s: still %s after stop", handle.task_arn, handle.status)
+        wait_until_stopped(
+            lambda: self.poll(handle),
+            lambda: handle.status in _STOPPED,
+            f"ECS task {handle.task_arn}",
+        )
 
     def cleanup(self, handle: EcsRun) -> None:
         if handle.registered:
