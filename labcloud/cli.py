@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from labcloud.admin import admin_app
+from labcloud.commands import register as register_client_commands
 from shared.logs import configure_logging
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+register_client_commands(app)  # login, files, apps, run, jobs, download
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 LogLevel = Annotated[str, typer.Option(help="debug, info, warning or error.")]
@@ -38,6 +40,7 @@ def _serve_api(package: str, host: str, port: int, migrate: bool, log_level: str
 
     _logging(log_level)
     settings = importlib.import_module(f"{package}.settings").load_settings()
+    configure_logging(log_level, settings.log_format)  # LOG_FORMAT=json: JSON lines
     if "cloud_poller_api_url" in type(settings).model_fields:
         if "cloud_poller_api_url" not in settings.model_fields_set:
             # In-process cloud pollers call this very server.
@@ -46,7 +49,18 @@ def _serve_api(package: str, host: str, port: int, migrate: bool, log_level: str
     if migrate:
         importlib.import_module(f"{package}.db.session").upgrade(settings.db_url)
     app_ = importlib.import_module(f"{package}.main").create_app(settings)
-    uvicorn.run(app_, host=host, port=port, log_level=log_level, proxy_headers=True)
+    # JSON logs: uvicorn's own loggers go through the root handler (JSON) too.
+    log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    uvicorn.run(
+        app_,
+        host=host,
+        port=port,
+        log_level=log_level,
+        proxy_headers=True,
+        log_config=log_config,
+        # Open log streams (SSE) would otherwise hold a stop until their jobs end.
+        timeout_graceful_shutdown=10,
+    )
 
 
 @app.command("user-api")

@@ -125,6 +125,21 @@ class APISettings(BaseSettings):
         '{"region": "eu-central-1", "wait_time_seconds": 20}',
     )
 
+    # observability (labcloud)
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="labcloud: `json` writes one JSON object per log line (with `job_id` "
+        "and `attempt` on lines about a job)",
+    )
+    metrics_enabled: bool = Field(
+        default=True, description="labcloud: serve Prometheus metrics at GET /metrics"
+    )
+    metrics_require_api_key: bool = Field(
+        default=False,
+        description="labcloud: GET /metrics only with the internal API key (`x-api-key`, "
+        "or `Authorization: Bearer <key>`)",
+    )
+
     # Secret settings that may be given as a Secrets Manager ARN.
     SECRET_NAMES: ClassVar[tuple[str, ...]] = (
         "database_secret",

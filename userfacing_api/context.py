@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
@@ -14,6 +14,7 @@ from shared.email.base import EmailSender
 from shared.storage.base import Storage
 from shared.transport.base import JobTransport
 from shared.wakeup import Wakeup
+from userfacing_api.metrics import UserAPIMetrics
 from userfacing_api.services.accounts import AccountStore
 from userfacing_api.settings import UserAPISettings
 
@@ -32,3 +33,5 @@ class AppContext:
     email_sender: EmailSender | None  # None: email off
     outbox_wakeup: Wakeup  # notified after a commit that added outbox messages
     notify_wakeup: Wakeup  # notified after a commit that made an email due
+    # Its Prometheus registry and the metrics requests and loops feed (GET /metrics).
+    metrics: UserAPIMetrics = field(default_factory=UserAPIMetrics)

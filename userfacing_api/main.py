@@ -15,6 +15,7 @@ from shared.app_config import InvalidCatalogue, open_catalogue
 from shared.auth import make_local_tokens, make_verifier
 from shared.background import BackgroundTasks, Periodic
 from shared.email import make_email_sender
+from shared.log_context import JobContextMiddleware
 from shared.settings import SettingsError
 from shared.storage import storage_from_settings
 from shared.transport import make_transport
@@ -25,10 +26,12 @@ from userfacing_api.context import AppContext
 from userfacing_api.pollers.notifier import notify_once
 from userfacing_api.pollers.outbox_relay import relay_once
 from userfacing_api.pollers.reconciler import make_client, reconcile_once
-from userfacing_api.routers import accounts, files, internal, jobs, users
+from userfacing_api.routers import accounts, files, internal, jobs, logs, users
+from userfacing_api.routers import tes as tes_router
 from userfacing_api.services.accounts import AccountStore, LocalAccounts
 from userfacing_api.services.cognito_accounts import CognitoAccounts
 from userfacing_api.settings import UserAPISettings, load_settings
+from userfacing_api.ui.router import router as ui_router
 
 DESCRIPTION = """
 The user-facing API of **labcloud**: upload data, launch containerised applications
@@ -186,6 +189,7 @@ def create_app(
             {"name": "Jobs", "description": "Applications and jobs."},
             {"name": "Authentication", "description": "Accounts and tokens."},
             {"name": "Notifications", "description": "Email on job end."},
+            {"name": "GA4GH TES", "description": "Task Execution Service 1.1 (TES_GROUP)."},
             {"name": "_Internal", "description": "For the worker API (x-api-key)."},
         ],
     )
@@ -199,6 +203,9 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
     register_error_handlers(app)
+    ctx.email_sender = ctx.metrics.count_emails(ctx.email_sender)
+    ctx.metrics.install(app, ctx.sessions, settings)  # GET /metrics
+    app.add_middleware(JobContextMiddleware)  # log lines about /jobs/{id}/… name the job
 
     @app.get("/", tags=["Authentication"])
     def root() -> str:
@@ -209,5 +216,8 @@ def create_app(
         app.include_router(accounts.router)
     app.include_router(files.router)
     app.include_router(jobs.router)
+    app.include_router(logs.router)
     app.include_router(internal.router)
+    app.include_router(tes_router.router)  # GA4GH TES at /ga4gh/tes/v1
+    app.include_router(ui_router)  # the web page at /ui
     return app

@@ -6,7 +6,14 @@ import datetime as dt
 import enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from shared.jobs.specs import HardwareSpecs
 from shared.jobs.states import JobStatus
@@ -16,6 +23,7 @@ class UserGroup(enum.StrEnum):
     users = "users"
     workers = "workers"
     cloud = "cloud"
+    tes = "tes"  # labcloud: may use the GA4GH TES API (when TES_GROUP is tes)
 
 
 class UserPublic(BaseModel):
@@ -47,6 +55,22 @@ class FileInfo(BaseModel):
     path: str = Field(examples=["data/experiment1/frames.tif"])
     type: FileType
     size: str = Field(description="human-readable; empty for directories", examples=["1.2 MB"])
+    bytes: int | None = Field(
+        default=None, description="labcloud: exact size of a file (listing with `exact_sizes`)"
+    )
+    sha256: str | None = Field(
+        default=None, description="labcloud: SHA-256 of a file (listing with `checksums`)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unasked(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # DECODE's FileInfo has three keys: the additions appear only when asked for.
+        # (No return annotation: pydantic would publish it as the response schema.)
+        data = handler(self)
+        for key in ("bytes", "sha256"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 class FileRename(BaseModel):
@@ -161,3 +185,31 @@ class JobStatusUpdate(BaseModel):
     operator_requeue: bool = Field(
         default=False, description="labcloud: an operator requeued this failed job"
     )
+
+
+class JobLogUpdate(BaseModel):
+    """Sent by the worker API to `PUT /_job_log` (labcloud): the latest tail of an
+    attempt's output."""
+
+    job_id: int
+    attempt: int = Field(ge=0)
+    log: str = Field(max_length=64 * 1024)
+    truncated: bool = False
+    end: int = Field(ge=0, description="where `log` ends, in characters of the attempt's output")
+
+
+class JobLogPublic(BaseModel):
+    """`GET /jobs/{id}/logs` (labcloud): the latest output of the job's current attempt."""
+
+    job_id: int
+    status: JobStatus
+    log: str = Field(description="the latest tail, at most 64 Ki characters")
+    truncated: bool = Field(description="older output was dropped")
+
+
+class StatusChange(BaseModel):
+    """One applied status change of a job (`GET /jobs/{id}/statuses`, labcloud)."""
+
+    status: JobStatus
+    time: dt.datetime
+    runtime_details: str | None = None

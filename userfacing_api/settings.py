@@ -59,6 +59,16 @@ class UserAPISettings(APISettings):
         default=None, description="origin(s) allowed by CORS, comma-separated"
     )
 
+    # GA4GH TES (/ga4gh/tes/v1): a TES client names any image, so both are opt-in
+    tes_group: str = Field(
+        default="tes", description="labcloud: only members of this group may use the TES API"
+    )
+    tes_image_allowlist: str = Field(
+        default="",
+        description="labcloud: comma-separated patterns (fnmatch) of the images TES tasks "
+        "may use, e.g. 'docker.io/library/*,ghcr.io/my-lab/*'; empty: none",
+    )
+
     @model_validator(mode="after")
     def _check(self) -> UserAPISettings:
         if "*" in self.cors_origins:
@@ -82,6 +92,10 @@ class UserAPISettings(APISettings):
     @property
     def cors_origins(self) -> list[str]:
         return [o.strip() for o in (self.frontend_url or "").split(",") if o.strip()]
+
+    @property
+    def tes_image_patterns(self) -> list[str]:
+        return [p.strip() for p in self.tes_image_allowlist.split(",") if p.strip()]
 
 
 def load_settings(**overrides: object) -> UserAPISettings:

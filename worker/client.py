@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from shared.jobs.specs import JobSpecs, OutputKind
 from shared.jobs.states import JobStatus
+from shared.log_context import job_fields
 from worker import transfer
 from worker.errors import ApiError, AuthError, FileMissing, JobGone
 from worker.hardware import Capacity
@@ -59,6 +60,9 @@ log = logging.getLogger(__name__)
 MIN_VALIDITY_S = 300
 #: Header carrying the attempt number of the lease a call is about.
 ATTEMPT_HEADER = "X-Labcloud-Attempt"
+#: FastAPI's 404 detail for a path it does not serve (an older server), as opposed to
+#: a job that is no longer ours.
+_NO_SUCH_ROUTE = "Not Found"
 
 
 def lease_attempt(extra: Mapping[str, Any] | None) -> int | None:
@@ -212,7 +216,7 @@ class WorkerClient:
             try:
                 jobs[str(job_id)] = JobSpecs.model_validate(raw)
             except ValidationError as exc:
-                log.error("job %s: unreadable job spec: %s", job_id, exc)
+                log.error("job %s: unreadable job spec: %s", job_id, exc, extra=job_fields(job_id))
                 self.set_status(
                     str(job_id),
                     JobStatus.error,
@@ -252,6 +256,28 @@ class WorkerClient:
         except ApiError as exc:
             if exc.status_code in (404, 405):
                 return False
+            raise
+        return True
+
+    def send_log(self, job_id: str, offset: int, text: str, *, attempt: int | None = None) -> bool:
+        """Send the new part of a running job's output (labcloud extension, live logs):
+        ``text`` starts at character ``offset`` of the run's output.
+
+        Idempotent on ``offset`` at the server. False if the server lacks the call (an
+        older worker API); raises :class:`JobGone` when the job is no longer ours.
+        """
+        try:
+            self._send(
+                "POST",
+                f"jobs/{_seg(job_id)}/log",
+                attempt=attempt,
+                json={"offset": offset, "text": text},
+            )
+        except ApiError as exc:
+            if exc.status_code == 405 or (exc.status_code == 404 and exc.detail == _NO_SUCH_ROUTE):
+                return False
+            if exc.status_code == 404:
+                raise JobGone(job_id) from None
             raise
         return True
 
@@ -363,7 +389,8 @@ class WorkerClient:
                 continue
             if code >= 400:
                 kind = AuthError if code == 401 else ApiError
-                raise kind(f"{method} {target}: HTTP {code}: {_detail(resp)}", code)
+                detail = _detail(resp)
+                raise kind(f"{method} {target}: HTTP {code}: {detail}", code, detail)
             return resp
 
     @property

@@ -6,9 +6,12 @@ from __future__ import annotations
 class ApiError(RuntimeError):
     """The worker API refused a call or could not be reached."""
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, status_code: int | None = None, detail: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.detail = detail  # the server's `detail`, when it gave one
 
 
 class AuthError(ApiError):

@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from shared.jobs.specs import JobSpecs
 from shared.jobs.states import JobStatus
+from shared.log_context import bind_job
 from worker import staging
 from worker.client import ApiError, AuthError, FileMissing, JobGone, WorkerClient, lease_attempt
 from worker.hardware import Grant, Needs
+from worker.live_log import LiveLog
 from worker.runners import Runner, RunOutcome, RunSpec, run_to_completion
 from worker.runners.aws import CloudRunError, RunLost
 
@@ -49,7 +51,8 @@ class _Aborted(Exception):
 
 
 class Heartbeat:
-    """Sends a job's status transitions and re-sends the current one every ``interval``.
+    """Sends a job's status transitions and re-sends the current one every ``interval``,
+    with the new part of the run's output (``live_log``, labcloud's live logs).
 
     One lock orders transitions and keep-alives, so a slow keep-alive can never
     land after (and undo) a newer status. A transition that cannot be delivered
@@ -63,9 +66,11 @@ class Heartbeat:
         interval: float,
         on_gone: Callable[[], object],
         attempt: int | None = None,
+        live_log: LiveLog | None = None,
     ) -> None:
         self._client, self._job_id, self._interval = client, job_id, interval
         self._on_gone, self._attempt = on_gone, attempt
+        self._live_log = live_log
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -94,12 +99,15 @@ class Heartbeat:
             pass
 
     def _beat(self) -> None:
+        bind_job(self._job_id, self._attempt)  # this thread's log lines are about the job
         while not self._stopped.wait(self._interval):
             with self._lock:
                 if self._stopped.is_set() or self.status is None:
                     return
                 try:
                     self._client.set_status(self._job_id, self.status, attempt=self._attempt)
+                    if self._live_log is not None:
+                        self._live_log.ship()
                 except JobGone:
                     self._on_gone()
                     return
@@ -110,6 +118,8 @@ class Heartbeat:
 class JobRun:
     """One leased job, from ``preprocessing`` to its final status, in its own thread."""
 
+    final_status: JobStatus | None = None  # the final status reported, once it was taken
+
     def __init__(
         self, worker: Worker, job_id: str, spec: JobSpecs, needs: Needs, grant: Grant | None
     ) -> None:
@@ -118,12 +128,14 @@ class JobRun:
         self.attempt = lease_attempt(spec.meta.extra)  # fences every call about the job
         self.gone = threading.Event()  # the server said 404: drop the job silently
         self.waiting = grant is None  # leased, waiting for resources to free up
+        self._live_log = LiveLog(worker.client, job_id, self.attempt)
         self._heartbeat = Heartbeat(
             worker.client,
             job_id,
             worker.settings.heartbeat_interval,
             on_gone=self.gone.set,
             attempt=self.attempt,
+            live_log=self._live_log,
         )
         self._final_sent = False
         self._dirs: list[Path] = []  # job dir and private dir, removed at the end
@@ -134,6 +146,7 @@ class JobRun:
         return self.gone.is_set() or self.worker.killing.is_set()
 
     def _main(self) -> None:
+        bind_job(self.job_id, self.attempt)  # this thread's log lines are about the job
         try:
             self._execute()
         except JobGone:
@@ -185,6 +198,10 @@ class JobRun:
         # The runner log is written outside the job dir, where the job cannot touch it.
         private = Path(tempfile.mkdtemp(prefix=".private-", dir=self.worker.scratch))
         self._dirs.append(private)
+        if spec.handler.tes is not None:  # a GA4GH TES task: its executors, in order
+            from worker import tes  # imported here: worker.tes uses this module
+
+            return tes.run(self, runner, jobdir, private)
         try:
             staging.make_output_dirs(jobdir, spec.handler.files_up)
             staging.stage_inputs(jobdir, spec.handler.files_down, self._download, self.aborted)
@@ -263,6 +280,9 @@ class JobRun:
                 # `running` once the command runs: a cloud run may first wait for capacity.
                 on_start=self._started,
                 tick_s=TICK_S.get(self.worker.runner_kind(spec.handler.runner), _DEFAULT_TICK_S),
+                # The heartbeats send what is new of it (live logs).
+                on_output=self._live_log.update,
+                output_every=self.worker.settings.heartbeat_interval,
             )
         except RunLost as exc:
             # The service lost the run (not the job's fault): hand it back for a retry.
@@ -274,6 +294,9 @@ class JobRun:
             raise JobFailed(f"could not start the job: {exc}") from None
         if outcome.killed:
             raise _Aborted()
+        # The last lines, before the job moves on: its live log ends as its output did.
+        self._live_log.update(outcome.log)
+        self._live_log.ship()
         log.info(
             "job %s: exit code %s, timed out: %s", self.job_id, outcome.exit_code, outcome.timed_out
         )
@@ -321,6 +344,7 @@ class JobRun:
                 )
                 continue
             self._final_sent = True
+            self.final_status = status
             first_line = f" ({details.splitlines()[0]})" if details else ""
             log.info("job %s: %s%s", self.job_id, status.value, first_line)
             return

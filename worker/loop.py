@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from shared.jobs.specs import JobSpecs
+from shared.log_context import job_context, job_fields
 from worker import hardware
 from worker.client import AuthError, WorkerClient
 from worker.cloud import CLOUD_RUNNERS, CloudSettings, make_cloud_runner
 from worker.hardware import Resources
 from worker.job import JobFailed, JobRun
+from worker.metrics import WorkerMetrics
 from worker.runners import Runner, make_runner
 from worker.settings import WorkerSettings
 
@@ -75,6 +77,7 @@ class Worker:
         self._runs: list[JobRun] = []
         self._runs_lock = threading.Lock()
         self.fatal_error: str | None = None
+        self.metrics = WorkerMetrics(lambda: len(self.running_jobs), settings.max_concurrent_jobs)
 
     def run(self) -> None:
         """Poll and run jobs until :meth:`stop` (or a rejected login); then shut down."""
@@ -90,6 +93,7 @@ class Worker:
         )
         delay = s.poll_min
         try:
+            self.metrics.serve(s.metrics_port, s.metrics_host)  # METRICS_PORT=0: off
             if s.container_runner != "docker":
                 self._reap_orphans()
             while not self.stopping.is_set():
@@ -190,13 +194,19 @@ class Worker:
             try:
                 self.client.release(job_id, attempt=attempt)
             except Exception as exc:  # noqa: BLE001 - its lease expires anyway
-                log.warning("job %s: orphaned run stopped; release failed: %s", job_id, exc)
+                log.warning(
+                    "job %s: orphaned run stopped; release failed: %s",
+                    job_id,
+                    exc,
+                    extra=job_fields(job_id, attempt),
+                )
 
     def job_done(self, run: JobRun) -> None:
         """Called by a job thread at its very end."""
         with self._runs_lock:
             if run in self._runs:
                 self._runs.remove(run)
+        self.metrics.job_ended(run.final_status)
         self._wake.set()
 
     @property
@@ -215,7 +225,9 @@ class Worker:
 
     def _start(self, job_id: str, spec: JobSpecs) -> None:
         if self.killing.is_set():  # leased by a long poll that outlived a hard stop
-            JobRun(self, job_id, spec, hardware.job_needs(spec), None).release()
+            run = JobRun(self, job_id, spec, hardware.job_needs(spec), None)
+            with job_context(job_id, run.attempt):
+                run.release()
             return
         needs = hardware.job_needs(spec)
         # Reserve here, not in the job thread, so the next poll advertises what is left.
@@ -226,6 +238,7 @@ class Worker:
             job_id,
             spec.meta.job_id,
             spec.handler.image_url or spec.handler.image_name,
+            extra=job_fields(job_id, run.attempt),
         )
         with self._runs_lock:
             self._runs.append(run)
@@ -250,8 +263,13 @@ class Worker:
         for run in runs:
             run.thread.join(_JOIN_TIMEOUT_S)
             if run.thread.is_alive():
-                log.error("job %s: its thread did not end", run.job_id)
+                log.error(
+                    "job %s: its thread did not end",
+                    run.job_id,
+                    extra=job_fields(run.job_id, run.attempt),
+                )
         shutil.rmtree(self.scratch, ignore_errors=True)
+        self.metrics.close()
         if self._own_client:
             self.client.close()
         log.info("worker %s: stopped", self.client.worker_id)

@@ -38,7 +38,7 @@ def run_worker(settings: WorkerSettings | None = None) -> int:
         except SettingsError as exc:
             print(exc.message, file=sys.stderr)
             return EXIT_CONFIG
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     try:
         worker = Worker(settings)
     except Exception as exc:  # noqa: BLE001 - e.g. an unusable scratch dir: say it plainly
@@ -52,9 +52,9 @@ def run_worker(settings: WorkerSettings | None = None) -> int:
     return EXIT_OK
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, fmt: str = "text") -> None:
     # basicConfig is a no-op when the host (e.g. `labcloud up`) configured logging already.
-    configure_logging(level)
+    configure_logging(level, fmt)
     if level.upper() != "DEBUG":
         # One line per heartbeat and poll drowns what matters; our own logs say enough.
         logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,6 +88,11 @@ class WorkerSettings(BaseSettings):
         description="Docker/Podman API URL for the docker runner; default: the DOCKER_HOST "
         "variable, else the engine's default socket.",
     )
+    tes_allow_loopback_urls: bool = Field(
+        default=False,
+        description="Let TES tasks fetch inputs from and send outputs to this host's "
+        "loopback addresses (off: they would reach the worker's own services).",
+    )
     max_concurrent_jobs: int = Field(
         default=4, ge=1, description="Upper bound on jobs run at once (resources permitting)."
     )
@@ -133,6 +139,23 @@ class WorkerSettings(BaseSettings):
     gpu_mem_mb: int | None = Field(default=None, ge=0, description="Memory per GPU, in MB.")
 
     log_level: str = Field(default="INFO", description="debug, info, warning or error.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object per log line, with `job_id` and `attempt` on "
+        "every line about a job.",
+    )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Serve Prometheus metrics (running jobs, free slots, jobs finished and "
+        "failed) on this port; 0 = off.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Interface of the metrics server (0.0.0.0 to let a Prometheus elsewhere "
+        "scrape it).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> WorkerSettings:

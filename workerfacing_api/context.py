@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +12,7 @@ from shared.auth.tokens import TokenVerifier
 from shared.storage.base import Storage
 from shared.transport.base import MessageHandler
 from shared.wakeup import Wakeup
+from workerfacing_api.metrics import WorkerAPIMetrics
 from workerfacing_api.services.outbox import QUEUED_WORK, WROTE_EVENTS
 from workerfacing_api.settings import WorkerAPISettings
 
@@ -30,6 +31,8 @@ class AppContext:
     relay_wakeup: Wakeup
     # Set after a commit that made a job claimable: long-polling workers look again.
     work_wakeup: Wakeup
+    # Its Prometheus registry and the metrics requests and loops feed (GET /metrics).
+    metrics: WorkerAPIMetrics = field(default_factory=WorkerAPIMetrics)
 
 
 def watch_commits(sessions: sessionmaker, relay_wakeup: Wakeup, work_wakeup: Wakeup) -> None:

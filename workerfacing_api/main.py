@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from shared import db
 from shared.api.errors import register_error_handlers
 from shared.auth import make_verifier
+from shared.log_context import JobContextMiddleware
 from shared.settings import SettingsError
 from shared.storage import storage_from_settings
 from shared.transport.kombu import KombuConsumer
@@ -163,6 +164,8 @@ def create_app(
     )
     app.state.ctx = ctx
     register_error_handlers(app)
+    ctx.metrics.install(app, ctx.sessions, settings)  # GET /metrics
+    app.add_middleware(JobContextMiddleware)  # log lines about /jobs/{id}/… name the job
     app.include_router(access.router)
     app.include_router(jobs.router)
     app.include_router(files.router)

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared.jobs.states import JobStatus
+from workerfacing_api.services.live_logs import MAX_TAIL_CHARS
 
 
 class FileHTTPRequest(BaseModel):
@@ -52,3 +53,12 @@ class RequeueAnswer(BaseModel):
 
     requeued: bool = Field(description="false: the job was queued or live already")
     status: JobStatus
+
+
+class LogChunk(BaseModel):
+    """labcloud: `POST /jobs/{job_id}/log`, the new part of a running job's output."""
+
+    offset: int = Field(
+        ge=0, description="where `text` starts, in characters of the run's output since its start"
+    )
+    text: str = Field(max_length=MAX_TAIL_CHARS, description="at most 64 Ki characters")

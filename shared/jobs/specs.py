@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.jobs.tes_spec import TesExecution
+
 
 class Environment(enum.StrEnum):
     cloud = "cloud"
@@ -56,6 +58,9 @@ class HandlerSpecs(BaseModel):
     runner: str = "docker"
     timeout: int | None = Field(default=None, description="seconds; None = no limit")
     gpus: int = Field(default=0, ge=0, description="GPUs the entrypoint needs")
+    tes: TesExecution | None = Field(
+        default=None, description="a GA4GH TES task's executors and files (runner docker)"
+    )
 
 
 class MetaSpecs(BaseModel):

@@ -1,5 +1,5 @@
 """The user API's tables: accounts, jobs as the user sees them, the job outbox,
-status events and the notification log."""
+status events, live logs and the notification log."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Index,
@@ -105,6 +106,21 @@ class StatusEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class JobLog(Base):
+    """labcloud's live log of a job: the latest tail of its current attempt's output, as
+    the worker API relays it (a retry's tail replaces the previous attempt's)."""
+
+    __tablename__ = "job_logs"
+
+    job_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    # Where `text` ends, in characters of the attempt's output: tails only move forward.
+    end_offset: Mapped[int] = mapped_column(BigInteger)
+    truncated: Mapped[bool] = mapped_column(Boolean)  # older output was dropped
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Notification(Base):
     """The one email due for a job's first terminal status; unique per job."""
 
@@ -130,6 +146,7 @@ __all__ = [
     "Job",
     "OutboxMessage",
     "StatusEvent",
+    "JobLog",
     "Notification",
     "utcnow",
 ]

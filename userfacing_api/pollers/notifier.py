@@ -15,6 +15,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import sessionmaker
 
 from shared.email.base import EmailError, EmailSender, RetryLater
+from shared.log_context import job_fields
 from userfacing_api.db.models import Notification, utcnow
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,17 @@ def notify_once(sessions: sessionmaker, sender: EmailSender, claim_s: float = CL
                 + dt.timedelta(seconds=exc.after_s or min(MAX_BACKOFF_S, 2.0**mail.attempts)),
             }
             log.warning(
-                "email for job %s deferred (%s)%s", mail.job_id, exc, "; giving up" if final else ""
+                "email for job %s deferred (%s)%s",
+                mail.job_id,
+                exc,
+                "; giving up" if final else "",
+                extra=job_fields(mail.job_id),
             )
         except EmailError as exc:
             values = {"state": "failed", "last_error": str(exc)}
-            log.error("email for job %s failed: %s", mail.job_id, exc)
+            log.error(
+                "email for job %s failed: %s", mail.job_id, exc, extra=job_fields(mail.job_id)
+            )
         with sessions() as session:
             session.execute(
                 update(Notification).where(Notification.id == notification_id).values(**values)

@@ -15,6 +15,7 @@ import logging
 from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
+from shared.log_context import job_fields
 from shared.transport.base import JobTransport, TransportError, TransportMessage
 from userfacing_api.db.models import OutboxMessage, utcnow
 
@@ -55,6 +56,7 @@ def relay_once(sessions: sessionmaker, transport: JobTransport) -> bool:
                 message.job_id,
                 message.kind,
                 exc,
+                extra=job_fields(message.job_id),
             )
             with sessions() as session:
                 session.execute(

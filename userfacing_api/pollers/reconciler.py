@@ -20,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 from shared.api.errors import NotFound
 from shared.auth.api_key import HEADER
 from shared.jobs.states import TERMINAL, JobStatus
+from shared.log_context import job_fields
 from userfacing_api.db.models import Job, OutboxMessage, utcnow
 from userfacing_api.services.status import apply_status_update
 
@@ -64,7 +65,10 @@ def reconcile_once(sessions: sessionmaker, client: httpx.Client, stale_after_s: 
                 changed |= _adopt(session, job_id, response.json())
             else:
                 log.warning(
-                    "reconciler: job %s: worker API answered %s", job_id, response.status_code
+                    "reconciler: job %s: worker API answered %s",
+                    job_id,
+                    response.status_code,
+                    extra=job_fields(job_id),
                 )
     return changed
 
@@ -86,7 +90,11 @@ def _send_again(session, job_id: int) -> bool:  # type: ignore[no-untyped-def]
     ).rowcount
     session.commit()
     if reopened:
-        log.warning("reconciler: job %s was unknown to the worker API; sending it again", job_id)
+        log.warning(
+            "reconciler: job %s was unknown to the worker API; sending it again",
+            job_id,
+            extra=job_fields(job_id),
+        )
     return bool(reopened)
 
 
@@ -104,5 +112,11 @@ def _adopt(session, job_id: int, remote: dict) -> bool:  # type: ignore[no-untyp
     except NotFound:
         return False
     if outcome.applied:
-        log.warning("reconciler: job %s moved from %s to %s", job_id, local, status.value)
+        log.warning(
+            "reconciler: job %s moved from %s to %s",
+            job_id,
+            local,
+            status.value,
+            extra=job_fields(job_id),
+        )
     return outcome.applied

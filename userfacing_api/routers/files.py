@@ -63,9 +63,25 @@ def list_files(
     base_path: str = "",
     show_dirs: Annotated[bool, Query()] = True,
     recursive: Annotated[bool, Query()] = False,
+    exact_sizes: Annotated[
+        bool, Query(description="labcloud: add each file's size in bytes (`bytes`)")
+    ] = False,
+    checksums: Annotated[
+        bool,
+        Query(description="labcloud: add each file's `bytes` and SHA-256 (reads the files)"),
+    ] = False,
 ) -> list[FileInfo]:
-    """The entries of a directory, sorted by path; directories end with '/'."""
-    return files.list(base_path, show_dirs=show_dirs, recursive=recursive)
+    """The entries of a directory, sorted by path; directories end with '/'.
+
+    labcloud: with `exact_sizes` or `checksums`, a path naming a file lists just
+    that file, so a client can check whether an upload is already there."""
+    return files.list(
+        base_path,
+        show_dirs=show_dirs,
+        recursive=recursive,
+        exact_sizes=exact_sizes,
+        checksums=checksums,
+    )
 
 
 def _upload(

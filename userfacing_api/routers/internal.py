@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response, status
 
 from userfacing_api.dependencies import ContextDep, SessionDep, require_api_key
-from userfacing_api.schemas import JobStatusUpdate
+from userfacing_api.schemas import JobLogUpdate, JobStatusUpdate
+from userfacing_api.services.live_logs import apply_log_update
 from userfacing_api.services.status import apply_status_update
 
 router = APIRouter(tags=["_Internal"], dependencies=[Depends(require_api_key)])
@@ -29,4 +30,14 @@ def update_job_status(update: JobStatusUpdate, session: SessionDep, ctx: Context
         "X-Labcloud-Applied": "true" if outcome.applied else "false",
         "X-Labcloud-Status": outcome.status.value,
     }
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)
+
+
+@router.put("/_job_log", status_code=status.HTTP_204_NO_CONTENT, responses={404: {}})
+def update_job_log(update: JobLogUpdate, session: SessionDep) -> Response:
+    """labcloud: the latest tail of an attempt's output (live logs). 404 for an unknown
+    job. A tail no newer than the one kept (a duplicate, a late delivery, an earlier
+    attempt) changes nothing and is flagged in the `X-Labcloud-Applied` header."""
+    applied = apply_log_update(session, update)
+    headers = {"X-Labcloud-Applied": "true" if applied else "false"}
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)

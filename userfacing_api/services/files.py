@@ -7,6 +7,7 @@ too). Paths a client sends are cleaned (see `shared.storage.paths`) before use.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -36,6 +37,14 @@ def file_info(entry: Entry, user_root: str) -> FileInfo:
     if entry.is_dir:
         return FileInfo(path=rel + "/", type=FileType.directory, size="")
     return FileInfo(path=rel, type=FileType.file, size=humanize.naturalsize(entry.size))
+
+
+def sha256_of(storage: Storage, key: str) -> str:
+    """The SHA-256 of a stored file, read in chunks."""
+    digest = hashlib.sha256()
+    for chunk in storage.read(key):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -72,16 +81,46 @@ class UserFiles:
         """The entry at a client-given path, or None."""
         return self.stat(clean(raw_path))
 
-    def list(self, raw_path: str, show_dirs: bool, recursive: bool) -> list[FileInfo]:
+    def list(
+        self,
+        raw_path: str,
+        show_dirs: bool,
+        recursive: bool,
+        exact_sizes: bool = False,
+        checksums: bool = False,
+    ) -> list[FileInfo]:
+        """A directory's entries. labcloud: `exact_sizes` adds each file's `bytes`,
+        `checksums` also its `sha256` (reading the files); with either, a path that
+        names a file lists that one file (how a client checks one upload)."""
         rel = clean(raw_path)
         if rel == "":
             self.init()
         entry = self.stat(rel)
+        details = exact_sizes or checksums
+        if entry is not None and not entry.is_dir and details:
+            return [self._detailed(entry, checksums)]
         if entry is None or not entry.is_dir:
             raise NotFound(f"'{raw_path}' is not a directory")
-        entries = self.storage.list(self.key(rel), recursive=recursive)
-        infos = [file_info(e, self.root) for e in entries if show_dirs or not e.is_dir]
+        if checksums:
+            # Hashing reads every byte: one file per request, never a whole tree.
+            raise BadRequest("checksums are given for one file at a time: name a file")
+        entries = [
+            e
+            for e in self.storage.list(self.key(rel), recursive=recursive)
+            if show_dirs or not e.is_dir
+        ]
+        if details:
+            infos = [self._detailed(e, checksums) for e in entries]
+        else:
+            infos = [file_info(e, self.root) for e in entries]
         return sorted(infos, key=lambda info: info.path)
+
+    def _detailed(self, entry: Entry, checksum: bool) -> FileInfo:
+        info = file_info(entry, self.root)
+        if entry.is_dir:
+            return info
+        sha256 = sha256_of(self.storage, entry.key) if checksum else None
+        return info.model_copy(update={"bytes": entry.size, "sha256": sha256})
 
     def upload(self, f_type: str, raw_dir: str, filename: str | None, source: BinaryIO) -> FileInfo:
         name = clean(filename or "unnamed")

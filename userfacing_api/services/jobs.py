@@ -25,7 +25,7 @@ from shared.jobs.specs import (
 )
 from shared.jobs.states import JobStatus
 from shared.storage.paths import UnsafePath, clean_relpath, join
-from userfacing_api.db.models import Job, OutboxMessage
+from userfacing_api.db.models import Job, JobLog, OutboxMessage
 from userfacing_api.schemas import JobCreate, JobPublic, PathsOut
 from userfacing_api.services.files import UserFiles
 
@@ -253,6 +253,7 @@ def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
     """Cancel the job at the worker API (through the outbox), then delete it and its outputs."""
     job = get_job(session, files.root, job_id)
     _request_cancel(session, job)
+    session.execute(delete(JobLog).where(JobLog.job_id == job.id))
     session.execute(delete(Job).where(Job.id == job.id))
     session.commit()
     for rel in paths_out(job.job_name).values():

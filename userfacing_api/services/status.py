@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.api.errors import NotFound
 from shared.jobs.states import IllegalTransition, JobStatus, requeue, revive, transition
+from shared.log_context import job_fields
 from userfacing_api.db.models import (
     Job,
     Notification,
@@ -23,6 +24,8 @@ from userfacing_api.db.models import (
     UserPreference,
     utcnow,
 )
+from userfacing_api.schemas import StatusChange
+from userfacing_api.services.jobs import get_job
 from userfacing_api.services.notifications import compose_job_email
 
 log = logging.getLogger(__name__)
@@ -81,7 +84,7 @@ def apply_status_update(
             )
         )
         session.commit()
-        log.info("job %s: ignored status report: %s", job_id, exc)
+        log.info("job %s: ignored status report: %s", job_id, exc, extra=job_fields(job_id))
         return StatusOutcome(False, current, str(exc))
 
     now = utcnow()
@@ -100,6 +103,29 @@ def apply_status_update(
         _record_notification_due(session, job)
     session.commit()
     return StatusOutcome(True, new)
+
+
+def status_history(session: Session, user_id: str, job_id: int) -> list[StatusChange]:
+    """The status changes of the user's job `job_id`, oldest first (NotFound if it is not
+    theirs): `queued` at submission, then every applied report that changed the status
+    (a repeated confirmation of the same status is not a change)."""
+    job = get_job(session, user_id, job_id)
+    history = [StatusChange(status=JobStatus.queued, time=job.date_created)]
+    events = session.scalars(
+        select(StatusEvent)
+        .where(StatusEvent.job_id == job_id, StatusEvent.applied.is_(True))
+        .order_by(StatusEvent.id)
+    )
+    for event in events:
+        if event.status != history[-1].status.value:
+            history.append(
+                StatusChange(
+                    status=JobStatus(event.status),
+                    time=event.received_at,
+                    runtime_details=event.runtime_details,
+                )
+            )
+    return history
 
 
 def _append_details(job: Job, details: str | None) -> None:

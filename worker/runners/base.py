@@ -7,6 +7,7 @@ runner through a whole run (heartbeat ticks, timeout, cancel, log collection).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,10 +16,23 @@ from typing import Protocol, TypeVar
 
 #: Characters of log kept in :attr:`RunOutcome.log_tail` (what the API shows as the error).
 LOG_TAIL_CHARS = 1000
+#: How much of the end of a running job's log each live-log read takes.
+LIVE_WINDOW_CHARS = 256 * 1024
 #: Upper bound of the full log kept in memory / uploaded; older output is dropped.
 MAX_LOG_BYTES = 10 * 1024 * 1024
 
 HandleT = TypeVar("HandleT")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Mount:
+    """An extra bind mount of a host path into a container (GA4GH TES tasks)."""
+
+    host: Path
+    target: str  # absolute container path
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,12 @@ class RunSpec:
     # the run gets exactly these, otherwise any `gpus` of them.
     gpu_ids: tuple[str, ...] = ()
     timeout_s: float | None = None
+    # Container runners (TES tasks): run this argv as it is, with no shell (the
+    # image's entrypoint replaced by argv[0]); `command` is then unused.
+    argv: tuple[str, ...] | None = None
+    workdir: str | None = None  # the container's working directory; None: the image's
+    mounts: tuple[Mount, ...] = ()  # more bind mounts
+    mount_files: bool = True  # bind `files_dir` at /files
 
 
 @dataclass
@@ -106,6 +126,9 @@ def run_to_completion(
     on_tick: Callable[[], bool] | None = None,
     on_start: Callable[[], None] | None = None,
     tick_s: float = 1.0,
+    on_output: Callable[[str], None] | None = None,
+    output_every: float = 10.0,
+    on_end: Callable[[HandleT], object] | None = None,
 ) -> RunOutcome:
     """Run ``spec`` on ``runner`` until it exits, times out or is cancelled.
 
@@ -114,11 +137,19 @@ def run_to_completion(
     has ``killed=True``. ``on_start`` is called once the command has begun: at
     once for a local run, when the service starts it for a queued cloud run.
     ``spec.timeout_s``, counted from then, kills the run with ``timed_out=True``.
-    The runner's resources are always cleaned up, also when this raises.
+    ``on_output`` gets the end of the run's log (LIVE_WINDOW_CHARS) about every ``output_every``
+    seconds once it has begun (live logs; it must not block); a log that cannot be
+    read then is skipped. ``on_end(handle)`` is called once the run has ended,
+    before the runner cleans up (e.g. to save its output streams). The runner's
+    resources are always cleaned up, also when this raises.
     """
     handle = runner.start(spec)
     try:
-        return _supervise(runner, handle, spec, on_tick, on_start, tick_s)
+        output = (on_output, output_every) if on_output is not None else None
+        outcome = _supervise(runner, handle, spec, on_tick, on_start, tick_s, output)
+        if on_end is not None:
+            on_end(handle)
+        return outcome
     except BaseException:
         runner.kill(handle)  # e.g. the service failed the run: leave nothing behind
         raise
@@ -133,10 +164,12 @@ def _supervise(
     on_tick: Callable[[], bool] | None,
     on_start: Callable[[], None] | None,
     tick_s: float,
+    output: tuple[Callable[[str], None], float] | None = None,
 ) -> RunOutcome:
     has_started = False
     deadline: float | None = None
     next_tick = time.monotonic() + tick_s
+    next_output = time.monotonic()
     # Poll quickly at first so short jobs do not pay a whole tick, then back
     # off to tick_s so long container jobs do not hammer the engine API.
     poll_interval = min(0.05, tick_s)
@@ -163,6 +196,9 @@ def _supervise(
                 runner.kill(handle)
                 killed = True
                 break
+            if output is not None and has_started and now >= next_output:
+                next_output = now + output[1]
+                _pass_output(runner, handle, output[0])
         wake = min(next_tick, deadline) if deadline is not None else next_tick
         time.sleep(max(0.0, min(poll_interval, wake - now)))
         poll_interval = min(poll_interval * 2, tick_s)
@@ -174,3 +210,16 @@ def _supervise(
         log_tail=log[-LOG_TAIL_CHARS:],
         log=log,
     )
+
+
+def _pass_output(
+    runner: Runner[HandleT], handle: HandleT, on_output: Callable[[str], None]
+) -> None:
+    try:
+        # Only the end: reading a long run's whole log every few seconds would cost
+        # more and more; the live log finds its place in the window (worker.live_log).
+        text = runner.logs(handle, tail_chars=LIVE_WINDOW_CHARS)
+    except Exception as exc:  # noqa: BLE001 - live logs are best effort; the run goes on
+        log.warning("live log: reading the run's output failed: %s", exc)
+        return
+    on_output(text)

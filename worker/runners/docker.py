@@ -12,6 +12,7 @@ import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.types import DeviceRequest
+from docker.types import Mount as DockerMount
 from docker.utils import parse_repository_tag
 
 from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, RunSpec, tail_text
@@ -47,9 +48,17 @@ def container_options(spec: RunSpec) -> dict[str, Any]:
     options: dict[str, Any] = {
         "name": container_name(spec.job_id),
         "labels": {JOB_LABEL: spec.job_id},
-        "volumes": {str(spec.files_dir): {"bind": FILES_MOUNT, "mode": "rw"}},
         "environment": dict(spec.env),
     }
+    if spec.mount_files:
+        options["volumes"] = {str(spec.files_dir): {"bind": FILES_MOUNT, "mode": "rw"}}
+    if spec.mounts:
+        options["mounts"] = [
+            DockerMount(m.target, str(m.host), type="bind", read_only=m.read_only)
+            for m in spec.mounts
+        ]
+    if spec.workdir:
+        options["working_dir"] = spec.workdir
     if spec.memory_mb:
         options["mem_limit"] = f"{spec.memory_mb}m"
         # Same value for memory+swap: the limit must not be escaped by swapping.
@@ -93,9 +102,17 @@ class DockerRunner:
         if not spec.image:
             raise ValueError(f"job {spec.job_id}: the docker runner needs an image")
         self.ensure_image(spec.image)
-        container = self._client.containers.create(
-            spec.image, ["/bin/sh", "-c", spec.command], **container_options(spec)
-        )
+        if spec.argv is not None:  # as given, no shell: argv[0] replaces the entrypoint
+            container = self._client.containers.create(
+                spec.image,
+                list(spec.argv[1:]),
+                entrypoint=[spec.argv[0]],
+                **container_options(spec),
+            )
+        else:
+            container = self._client.containers.create(
+                spec.image, ["/bin/sh", "-c", spec.command], **container_options(spec)
+            )
         try:
             container.start()
         except BaseException:

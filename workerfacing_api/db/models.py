@@ -1,4 +1,5 @@
-"""The worker API's tables: the job queue, the attempts (leases) and the status outbox."""
+"""The worker API's tables: the job queue, the attempts (leases) with their live logs,
+and the status outbox."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -106,15 +108,45 @@ class Attempt(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
 
 
+class AttemptLog(Base):
+    """labcloud's live log of one attempt: the latest output its worker sent, bounded.
+
+    Offsets count characters of the run's combined output from its start; `end_offset`
+    is where `tail` ends, so a chunk the worker sends again is recognised and not
+    appended twice.
+    """
+
+    __tablename__ = "attempt_logs"
+
+    attempt_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("attempts.id", ondelete="CASCADE"), primary_key=True
+    )
+    tail: Mapped[str] = mapped_column(Text, default="")
+    end_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Older output was dropped: the tail does not start at the run's first character.
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class StatusOutbox(Base):
     """A status change to report to the user API, written in the same transaction as the
-    change and relayed in order per job until acknowledged."""
+    change and relayed in order per job until acknowledged.
+
+    A row of kind `log` says instead that the live log of attempt `attempt` changed: the
+    relay sends that attempt's tail as it is when delivering, so one pending row stands
+    for any number of chunks (its `status` is the job's when the first of them came).
+    """
 
     __tablename__ = "status_outbox"
-    __table_args__ = (Index("ix_status_outbox_pending", "delivered_at", "job_id", "id"),)
+    __table_args__ = (
+        Index("ix_status_outbox_pending", "delivered_at", "job_id", "id"),
+        Index("ix_status_outbox_log_event", "job_id", "kind", "attempt"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(Integer)  # the user-side job id
+    kind: Mapped[str] = mapped_column(String(16), default="status", server_default="status")
+    attempt: Mapped[int | None] = mapped_column(Integer)  # kind `log`: whose log
     status: Mapped[str] = mapped_column(String(32))
     runtime_details: Mapped[str | None] = mapped_column(Text)
     # An operator revived this failed job (`queued` again): relayed as `operator_requeue`,
@@ -127,4 +159,4 @@ class StatusOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-__all__ = ["Base", "QueuedJob", "Attempt", "StatusOutbox", "utcnow"]
+__all__ = ["Base", "QueuedJob", "Attempt", "AttemptLog", "StatusOutbox", "utcnow"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 from fastapi import status as http
 from starlette.concurrency import run_in_threadpool
 
@@ -21,7 +21,8 @@ from workerfacing_api.context import AppContext
 from workerfacing_api.db.models import utcnow
 from workerfacing_api.db.session import write_session
 from workerfacing_api.dependencies import ContextDep, SessionDep, Worker, WorkerDep
-from workerfacing_api.services import leases, queue
+from workerfacing_api.schemas import LogChunk
+from workerfacing_api.services import leases, live_logs, queue
 
 router = APIRouter(tags=["Jobs"])
 
@@ -38,8 +39,9 @@ def lease_timeout(ctx: AppContext, worker: Worker) -> int:
 def _claim(
     ctx: AppContext, offer: queue.WorkerOffer, limit: int, lease_s: int
 ) -> dict[int, dict[str, Any]]:
-    with write_session(ctx.sessions) as session:
+    with ctx.metrics.timing_claim() as timing, write_session(ctx.sessions) as session:
         jobs = queue.claim(session, offer, limit, lease_s, utcnow())
+        timing.jobs = len(jobs)
         return {job.job_id: _with_attempt(job.spec["job"], job.attempt) for job in jobs}
 
 
@@ -143,6 +145,26 @@ def put_job_status(
             lease_timeout=lease_timeout(ctx, worker),
             now=utcnow(),
             attempt=worker.attempt,
+        )
+    return Response(status_code=http.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/jobs/{job_id}/log",
+    status_code=http.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "not (any longer) yours: stop the job"}},
+)
+def post_job_log(
+    job_id: int, chunk: Annotated[LogChunk, Body()], ctx: ContextDep, worker: WorkerDep
+) -> Response:
+    """labcloud: the new part of the job's output (live logs), fenced like a status report.
+
+    Idempotent on `offset`: text that was sent before is not appended again. The
+    attempt's latest 64 Ki characters are kept and relayed to the user API.
+    """
+    with write_session(ctx.sessions) as session:
+        live_logs.append_chunk(
+            session, job_id, worker.id, chunk.offset, chunk.text, utcnow(), attempt=worker.attempt
         )
     return Response(status_code=http.HTTP_204_NO_CONTENT)
 

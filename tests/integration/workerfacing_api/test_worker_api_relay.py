@@ -1,5 +1,6 @@
 """The status relay against a small real HTTP server on loopback standing in for the
-user API's `PUT /_job_status`: content, per-job order, backoff, and "deleted there"."""
+user API's `PUT /_job_status` (and `PUT /_job_log`): content, per-job order, backoff,
+"deleted there", and live logs (coalesced, latest tail, never holding statuses back)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,9 @@ class StubUserAPI:
     fail_next: int = 0
     deleted: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    logs: list[dict[str, Any]] = field(default_factory=list)  # accepted `PUT /_job_log`
+    takes_logs: bool = True  # False: an older user API, without the route
+    on_log: Callable[[dict[str, Any]], object] | None = None  # runs while a log call is open
 
     def reset(self) -> None:
         with self.lock:
@@ -40,6 +44,9 @@ class StubUserAPI:
             self.accepted.clear()
             self.fail_next = 0
             self.deleted.clear()
+            self.logs.clear()
+            self.takes_logs = True
+            self.on_log = None
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -59,6 +66,18 @@ class StubUserAPI:
                 if body["job_id"] in self.deleted:
                     return JSONResponse({"detail": "job not found"}, status_code=404)
                 self.accepted.append(body)
+            return Response(status_code=204)
+
+        @app.put("/_job_log")
+        def job_log(body: dict[str, Any]) -> Response:
+            if not self.takes_logs:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
+            if self.on_log is not None:
+                self.on_log(body)
+            with self.lock:
+                if body["job_id"] in self.deleted:
+                    return JSONResponse({"detail": "job not found"}, status_code=404)
+                self.logs.append(body)
             return Response(status_code=204)
 
         return app
@@ -243,3 +262,85 @@ def test_every_error_reaches_the_user_api_with_its_reason(
     assert errors[3].startswith("timeout: still running ")
     for job_id, details in errors.items():
         assert api.describe(job_id)["terminal_reason"] == details
+
+
+def send_log(api: WorkerAPI, job_id: int, offset: int, text: str) -> None:
+    """A chunk from the holder of `run_job`'s lease."""
+    response = api.client.post(
+        f"/jobs/{job_id}/log", json={"offset": offset, "text": text}, headers=api.headers("a")
+    )
+    assert response.status_code == 204, response.text
+
+
+def test_a_live_log_goes_once_with_the_latest_tail_in_its_place(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    run_job(api, 1, "running")
+    for i in range(3):
+        send_log(api, 1, i * 2, f"{i}\n")
+    api.put_status(1, "finished", api.headers("a"))
+    report = relay.run_once(api.ctx.sessions, client)
+    assert report.delivered == 5  # queued, pulled, running, the log (once), finished
+    assert stub.logs == [
+        {"job_id": 1, "attempt": 1, "log": "0\n1\n2\n", "truncated": False, "end": 6}
+    ]
+    assert [b["status"] for b in stub.accepted] == ["queued", "pulled", "running", "finished"]
+    late = api.client.post(
+        "/jobs/1/log", json={"offset": 6, "text": "late\n"}, headers=api.headers("a")
+    )
+    assert late.status_code == 404  # the job has finished: nobody holds it any more
+    assert relay.run_once(api.ctx.sessions, client) == relay.RelayReport()
+
+
+def test_one_outbox_row_per_attempt_however_long_the_job(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    run_job(api, 1, "running")
+    offset = 0
+    for i in range(5):
+        send_log(api, 1, offset, f"round {i}\n")
+        offset += len(f"round {i}\n")
+        relay.run_once(api.ctx.sessions, client)
+    assert [b["end"] for b in stub.logs] == [8, 16, 24, 32, 40]
+    assert stub.logs[-1]["log"].endswith("round 3\nround 4\n")
+    assert [status for _, status, _ in api.outbox(1)] == ["queued", "pulled", "running", "running"]
+
+
+def test_a_tail_that_grew_while_in_flight_goes_again_before_later_events(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    run_job(api, 1, "running")
+    send_log(api, 1, 0, "a\n")
+    # The next chunk lands while the relay is sending the first tail.
+    stub.on_log = lambda body: body["end"] == 2 and send_log(api, 1, 2, "b\n")
+    api.put_status(1, "postprocessing", api.headers("a"))
+    relay.run_once(api.ctx.sessions, client)
+    assert [b["log"] for b in stub.logs] == ["a\n"]
+    assert [b["status"] for b in stub.accepted][-1] == "running"  # postprocessing waits
+    relay.run_once(api.ctx.sessions, client)
+    assert [b["log"] for b in stub.logs] == ["a\n", "a\nb\n"]
+    assert [b["status"] for b in stub.accepted][-1] == "postprocessing"
+
+
+def test_a_user_api_without_live_logs_drops_them_and_gets_its_statuses(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    stub.takes_logs = False
+    run_job(api, 1, "running")
+    send_log(api, 1, 0, "a\n")
+    api.put_status(1, "finished", api.headers("a"))
+    report = relay.run_once(api.ctx.sessions, client)
+    assert (report.delivered, report.failed) == (5, 0)
+    assert [b["status"] for b in stub.accepted][-1] == "finished"
+    assert relay.run_once(api.ctx.sessions, client) == relay.RelayReport()
+
+
+def test_a_log_for_a_job_deleted_at_the_user_api_cancels_it(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    run_job(api, 1, "running")
+    relay.run_once(api.ctx.sessions, client)
+    send_log(api, 1, 0, "a\n")
+    stub.deleted.add(1)
+    assert relay.run_once(api.ctx.sessions, client).gone == 1
+    assert api.describe(1)["status"] == "canceled"

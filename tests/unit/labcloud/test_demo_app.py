@@ -6,8 +6,9 @@ import pytest
 from labcloud.demo_app import main
 
 
-def test_demo_app_analyses_the_data_it_is_given(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_app_analyses_the_data_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "data" / "sub").mkdir(parents=True)
     (tmp_path / "data" / "a.csv").write_text("x,y\n1,2\n3,4\n")
     (tmp_path / "data" / "sub" / "b.txt").write_text("value 0.5\n")

@@ -3,7 +3,8 @@
 A FastAPI app under uvicorn in a thread on a loopback port: ``POST /token``
 (short-lived JWTs), ``GET /jobs`` from an in-memory queue, status updates,
 file URLs with the FileHTTPRequest indirection (the upload asks for an extra
-``key`` form field, as an S3 presigned POST does), and ``POST /jobs/{id}/release``.
+``key`` form field, as an S3 presigned POST does), ``POST /jobs/{id}/release`` and
+``POST /jobs/{id}/log`` (live logs, idempotent on the offset, as the real server).
 Like the real server it numbers each lease (``meta.extra["attempt"]``), answers
 404 to a job call with a superseded ``X-Labcloud-Attempt``, and offers a job
 only to a poll that lists its runner in ``runners`` (none listed: docker).
@@ -58,6 +59,9 @@ class FakeState:
     upload_fields: list[dict[str, str]] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     supports_release: bool = True
+    logs: dict[str, str] = field(default_factory=lambda: defaultdict(str))  # job → output
+    log_chunks: list[tuple[str, int, str]] = field(default_factory=list)  # (job, offset, text)
+    supports_logs: bool = True  # False: an older server, without POST /jobs/{id}/log
     gone: set[str] = field(default_factory=set)
     gone_when: dict[str, str] = field(default_factory=dict)  # job → status that makes it gone
     attempts: dict[str, int] = field(default_factory=dict)  # job → current attempt
@@ -212,6 +216,21 @@ def create_app(state: FakeState) -> FastAPI:
             if not state.supports_release:
                 raise HTTPException(405, "not supported")
             state.released.append(job_id)
+
+    @app.post("/jobs/{job_id}/log", status_code=204)
+    async def post_log(request: Request, job_id: str) -> None:
+        if not state.supports_logs:
+            raise HTTPException(404, "Not Found")  # what a server without the route says
+        job_call(request, job_id)
+        body = await request.json()
+        offset, text = body["offset"], body["text"]
+        with state.lock:
+            state.log_chunks.append((job_id, offset, text))
+            have = len(state.logs[job_id])
+            if offset > have:  # skipped output: keep the place with a marker
+                state.logs[job_id] += "\0" * (offset - have)
+                have = offset
+            state.logs[job_id] += text[have - offset :]
 
     @app.get("/files/{file_id:path}/url")
     def file_url(request: Request, file_id: str) -> dict[str, Any]:
