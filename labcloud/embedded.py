@@ -199,6 +199,7 @@ def run_embedded(
         after_start.append(lambda: run_demo(user_url, DEMO_USER, keys.demo_password, console))
 
     console.print(f"[bold green]labcloud is up[/bold green] (data in {data_dir})")
+    console.print(f"  web page    {user_url}/ui")
     console.print(f"  user API    {user_url}  (docs: {user_url}/docs)")
     console.print(f"  worker API  http://{host}:{worker_port}")
     console.print(f"  worker      local, runners: {parts.worker.runners}")
