@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 
 def utcnow() -> dt.datetime:
@@ -41,6 +41,18 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+
+
+def begin_write(session: Session) -> None:
+    """On SQLite, take the database's write lock now (`BEGIN IMMEDIATE`), unless the
+    session's transaction has already begun: a transaction that reads and then writes
+    could otherwise lose the race for the lock after its read and fail at once (not
+    wait). On PostgreSQL, nothing: the services lock the rows they change."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not getattr(connection.connection.dbapi_connection, "in_transaction", True):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

@@ -1,4 +1,8 @@
-"""FastAPI dependencies as `Annotated` aliases, so routes read like declarations."""
+"""FastAPI dependencies as `Annotated` aliases, so routes read like declarations.
+
+Those that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the
+thread pool, one hop per dependency per request, which costs more than they do.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
-from shared.api.auth import bearer_token, check_api_key, require_group, verify
+from shared.api.auth import bearer_token, check_api_key, require_group, verify_async
 from shared.app_config import Catalogue
 from shared.auth.tokens import Principal
 from userfacing_api.context import AppContext
@@ -17,7 +21,7 @@ from userfacing_api.services.files import UserFiles
 USERS_GROUP = "users"
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     return request.app.state.ctx
 
 
@@ -32,18 +36,20 @@ def get_session(ctx: ContextDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def _bearer_token(request: Request) -> str:
+async def _bearer_token(request: Request) -> str:
     return bearer_token(request, allow_cookie=True)
 
 
-def get_principal(ctx: ContextDep, token: Annotated[str, Depends(_bearer_token)]) -> Principal:
-    return verify(ctx.verifier, token)
+async def get_principal(
+    ctx: ContextDep, token: Annotated[str, Depends(_bearer_token)]
+) -> Principal:
+    return await verify_async(ctx.verifier, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_current_user(principal: PrincipalDep) -> Principal:
+async def get_current_user(principal: PrincipalDep) -> Principal:
     """A caller in the `users` group (files and jobs need it)."""
     return require_group(principal, USERS_GROUP)
 
@@ -51,7 +57,7 @@ def get_current_user(principal: PrincipalDep) -> Principal:
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
 
 
-def get_user_files(ctx: ContextDep, user: CurrentUser) -> UserFiles:
+async def get_user_files(ctx: ContextDep, user: CurrentUser) -> UserFiles:
     try:
         return UserFiles(ctx.storage, user.username)
     except ValueError:
@@ -62,12 +68,15 @@ UserFilesDep = Annotated[UserFiles, Depends(get_user_files)]
 
 
 def get_catalogue(ctx: ContextDep) -> Catalogue:
+    # sync: the catalogue may check its source (a file's mtime, an S3 ETag)
     return ctx.catalogue.get()
 
 
 CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
 
 
-def require_api_key(ctx: ContextDep, x_api_key: Annotated[str | None, Header()] = None) -> None:
+async def require_api_key(
+    ctx: ContextDep, x_api_key: Annotated[str | None, Header()] = None
+) -> None:
     """Internal endpoints: the key the two APIs share, compared in constant time."""
     check_api_key(x_api_key, ctx.settings.api_key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -185,6 +185,31 @@ class JobStatusUpdate(BaseModel):
     operator_requeue: bool = Field(
         default=False, description="labcloud: an operator requeued this failed job"
     )
+
+
+MAX_STATUS_BATCH = 500
+
+
+class JobStatusBatch(BaseModel):
+    """Sent by the worker API to `PUT /_job_statuses` (labcloud): reports applied in
+    order, each as `PUT /_job_status` would apply it."""
+
+    events: list[JobStatusUpdate] = Field(min_length=1, max_length=MAX_STATUS_BATCH)
+
+
+class JobStatusResult(BaseModel):
+    """What became of one report of a batch: `applied` (taken: applied, or recorded and
+    refused, as `X-Labcloud-Applied: false` says for one report), `gone` (no such job:
+    the 404 of `PUT /_job_status`) or `failed` (not taken: send it again later)."""
+
+    outcome: Literal["applied", "gone", "failed"]
+    detail: str | None = None
+
+
+class JobStatusResults(BaseModel):
+    """The answer to `PUT /_job_statuses`: one result per report, in the same order."""
+
+    results: list[JobStatusResult]
 
 
 class JobLogUpdate(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import HTTPException, Request, status
+from starlette.concurrency import run_in_threadpool
 
 from shared.auth.api_key import api_key_matches
 from shared.auth.tokens import InvalidToken, Principal, TokenVerifier
@@ -33,6 +34,14 @@ def verify(verifier: TokenVerifier, token: str) -> Principal:
             f"invalid token: {exc}",
             headers={"WWW-Authenticate": "Bearer"},
         ) from None
+
+
+async def verify_async(verifier: TokenVerifier, token: str) -> Principal:
+    """`verify` for async dependencies: on the event loop when the verifier does no I/O
+    (local tokens), else in the thread pool (Cognito may fetch its keys)."""
+    if getattr(verifier, "does_io", True):  # a verifier that does not say: assume it may
+        return await run_in_threadpool(verify, verifier, token)
+    return verify(verifier, token)
 
 
 def require_group(principal: Principal, group: str) -> Principal:

@@ -53,6 +53,8 @@ class CognitoChallenge(Exception):
 
 
 class CognitoVerifier:
+    does_io = True  # fetches the pool's keys (JWKS) when a token names an unknown key
+
     def __init__(
         self, region: str, user_pool_id: str, client_id: str, jwks_url: str | None = None
     ) -> None:

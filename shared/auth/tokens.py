@@ -48,7 +48,13 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
 
 
 class TokenVerifier(Protocol):
-    """Checks a bearer token (signature, expiry, issuer, audience)."""
+    """Checks a bearer token (signature, expiry, issuer, audience).
+
+    `does_io`: whether `verify` may wait on the network (fetching signing keys); the APIs
+    then run it in the thread pool, and otherwise on the event loop, saving a hop.
+    """
+
+    does_io: bool
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; raises InvalidToken otherwise."""

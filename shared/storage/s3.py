@@ -6,9 +6,9 @@ directory also exists when any object has `<k>/` as a prefix (files uploaded
 straight to S3 with a presigned POST create no markers).
 
 Objects only become visible once an upload is complete (multipart included),
-which gives `write` its atomicity. Moving a directory is a copy of every object
-followed by deletes, so it is not atomic: the source stays whole until every
-copy has succeeded.
+which gives `write` and `writer` their atomicity. Moving a directory is a copy of
+every object followed by deletes, so it is not atomic: the source stays whole
+until every copy has succeeded.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from shared.storage.base import Entry, StorageError
+from shared.storage.base import Buffer, Entry, StorageError, abort_quietly, write_all
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
 
 try:
@@ -29,9 +29,14 @@ except ImportError as exc:  # pragma: no cover - boto3 is a dependency of labclo
 URI_SCHEME = "s3://"
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects call accepts
 _PAGE_SIZE = 1000  # the most keys one ListObjectsV2 call returns
-_READ_CHUNK = 1 << 20
+_PART_SIZE = 8 << 20  # as boto3's managed transfer: 10,000 parts hold 80 GB
+_PARTS_PER_STEP = 1000  # then parts grow, so that a bigger file still fits
 _Batch = list[dict[str, str]]  # an alias: inside S3Storage, `list` is the method
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+# Stated on every call of a multipart upload: with boto3 >= 1.36 the create call
+# would otherwise pick CRC32 by itself, and S3 then refuses a completion whose parts
+# lack their checksums. Named, the parts carry theirs (as s3transfer does).
+_CHECKSUM = "CRC32"
 
 
 class S3Storage:
@@ -157,17 +162,16 @@ class S3Storage:
             body.close()
 
     def write(self, key: str, source: BinaryIO) -> int:
+        return write_all(self.writer(key), source)
+
+    def writer(self, key: str) -> S3Writer:
         obj = self._obj(key)
         if not key:
             raise IsADirectoryError("the storage root")
         entry = self.stat(key)
         if entry is not None and entry.is_dir:
             raise IsADirectoryError(key)
-        counted = _CountingReader(source)
-        # upload_fileobj switches to a multipart upload above 8 MB and aborts it
-        # on failure; the object appears only when the upload completes.
-        self._client.upload_fileobj(counted, self.bucket, obj)
-        return counted.count
+        return S3Writer(self._client, self.bucket, obj)
 
     def mkdir(self, key: str) -> None:
         self._check(key)
@@ -304,31 +308,94 @@ class S3Storage:
         return {"url": post["url"], "fields": dict(post["fields"])}
 
 
-class _CountingReader:
-    """Reads `source` for boto3: counts the bytes and fills every read.
+class S3Writer:
+    """An upload into one object: a single PUT when small, else a multipart upload.
 
-    It exposes only `read`, so boto3 streams it part by part instead of seeking
-    around. s3transfer takes a short read for the end of the stream (it would
-    store a truncated object), so `read(n)` returns n bytes unless the source is
-    exhausted, as a network stream or a raw file need not.
+    Bytes are gathered into parts of `_PART_SIZE` (S3 wants at least 5 MiB but for
+    the last), so memory stays at about one part whatever the file's size. Parts
+    grow by `_PART_SIZE` every `_PARTS_PER_STEP` parts, since S3 allows only
+    10,000 parts. The object appears only when the upload is completed; an
+    aborted or failed one is removed from the bucket's pending uploads.
     """
 
-    def __init__(self, source: BinaryIO) -> None:
-        self._source = source
-        self.count = 0
+    def __init__(self, client: Any, bucket: str, obj: str) -> None:
+        self._client, self._bucket, self._obj = client, bucket, obj
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._size = 0
+        self._over = False
 
-    def read(self, size: int | None = -1) -> bytes:
-        parts: list[bytes] = []
-        wanted = -1 if size is None or size < 0 else size
-        got = 0
-        while wanted < 0 or got < wanted:
-            data = self._source.read(_READ_CHUNK if wanted < 0 else wanted - got)
-            if not data:
-                break
-            parts.append(data)
-            got += len(data)
-        self.count += got
-        return b"".join(parts)
+    def _part_size(self) -> int:
+        return _PART_SIZE * (1 + len(self._parts) // _PARTS_PER_STEP)
+
+    def write(self, *pieces: Buffer) -> None:
+        if self._over:
+            raise ValueError("the write is over")
+        for piece in pieces:
+            self._buffer += piece
+            self._size += memoryview(piece).nbytes
+        while len(self._buffer) >= (size := self._part_size()):
+            self._upload_part(bytes(memoryview(self._buffer)[:size]))
+            del self._buffer[:size]
+
+    def _upload_part(self, body: bytes) -> None:
+        if self._upload_id is None:
+            reply = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=self._obj, ChecksumAlgorithm=_CHECKSUM
+            )
+            self._upload_id = reply["UploadId"]
+        number = len(self._parts) + 1
+        reply = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._obj,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm=_CHECKSUM,
+        )
+        part: dict[str, Any] = {"PartNumber": number, "ETag": reply["ETag"]}
+        if checksum := reply.get("ChecksumCRC32"):
+            part["ChecksumCRC32"] = checksum
+        self._parts.append(part)
+
+    def commit(self) -> int:
+        if self._over:
+            raise ValueError("the write is over")
+        try:
+            if self._upload_id is None:
+                self._client.put_object(
+                    Bucket=self._bucket, Key=self._obj, Body=bytes(self._buffer)
+                )
+            else:
+                if self._buffer:  # the last part may be small (or absent)
+                    self._upload_part(bytes(self._buffer))
+                self._client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self._obj,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                )
+                self._upload_id = None
+        except BaseException:
+            abort_quietly(self)  # an error of the abort must not hide this one
+            raise
+        self.abort()  # nothing left to abort: marks the write over, frees the buffer
+        return self._size
+
+    def __repr__(self) -> str:
+        # names the pending upload, for whoever cleans up after a failed abort
+        upload = f", upload {self._upload_id}" if self._upload_id is not None else ""
+        return f"S3Writer(s3://{self._bucket}/{self._obj}{upload})"
+
+    def abort(self) -> None:
+        self._over = True
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=self._obj, UploadId=self._upload_id
+            )
+            self._upload_id = None  # only once gone: a failed abort can be tried again
 
 
 def _make_client(region: str | None, endpoint_url: str | None) -> Any:

@@ -41,7 +41,7 @@ def relay_once(sessions: sessionmaker, transport: JobTransport) -> bool:
             )
         )
     seen_jobs: set[int] = set()
-    delivered = 0
+    delivered: list[int] = []
     for message in pending:
         first_of_job = message.job_id not in seen_jobs
         seen_jobs.add(message.job_id)
@@ -70,12 +70,15 @@ def relay_once(sessions: sessionmaker, transport: JobTransport) -> bool:
                 )
                 session.commit()
             continue
+        delivered.append(message.id)
+    if delivered:
+        # One UPDATE for the round: should the process die before it, the messages go
+        # again, which the worker API's idempotent ingestion absorbs.
         with sessions() as session:
             session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == message.id, OutboxMessage.delivered_at.is_(None))
+                .where(OutboxMessage.id.in_(delivered), OutboxMessage.delivered_at.is_(None))
                 .values(delivered_at=utcnow(), attempts=OutboxMessage.attempts + 1)
             )
             session.commit()
-        delivered += 1
-    return delivered > 0
+    return bool(delivered)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response, UploadFile, status
+import anyio
+from fastapi import APIRouter, Request, Response, status
 from fastapi.params import Query
 from fastapi.responses import StreamingResponse
 
 from shared.api.errors import NotFound
+from shared.api.uploads import OPENAPI_BODY, receive_file
 from shared.storage.presign import presigned_get, presigned_post
 from userfacing_api.dependencies import UserFilesDep
 from userfacing_api.schemas import FileHTTPRequest, FileInfo, FileRename, UploadFileType
@@ -84,10 +86,14 @@ def list_files(
     )
 
 
-def _upload(
-    f_type: UploadFileType, base_path: str, file: UploadFile, files: UserFilesDep
+async def _upload(
+    f_type: UploadFileType, base_path: str, request: Request, files: UserFilesDep
 ) -> FileInfo:
-    return files.upload(f_type.value, base_path, file.filename, file.file)
+    files.upload_target(f_type.value, base_path)  # a bad path is refused before the body is read
+    rel, _size = await receive_file(
+        request, lambda filename: files.start_upload(f_type.value, base_path, filename)
+    )
+    return await anyio.to_thread.run_sync(files.uploaded, rel)
 
 
 def _upload_request(
@@ -106,13 +112,14 @@ def _upload_request(
     "/files/{f_type}/{base_path:path}/upload",
     status_code=status.HTTP_201_CREATED,
     response_model=FileInfo,
+    openapi_extra=OPENAPI_BODY,
 )
-def upload(
-    f_type: UploadFileType, base_path: str, file: UploadFile, files: UserFilesDep
+async def upload(
+    f_type: UploadFileType, base_path: str, request: Request, files: UserFilesDep
 ) -> FileInfo:
-    """Upload one file (multipart field `file`) into `<f_type>/<base_path>/`.
-    The file appears only once it is complete."""
-    return _upload(f_type, base_path, file, files)
+    """Upload one file (multipart field `file`; other fields are ignored) into
+    `<f_type>/<base_path>/`. It is streamed into storage and appears only once complete."""
+    return await _upload(f_type, base_path, request, files)
 
 
 @router.post(
@@ -121,8 +128,8 @@ def upload(
     response_model=FileInfo,
     include_in_schema=False,
 )
-def upload_top(f_type: UploadFileType, file: UploadFile, files: UserFilesDep) -> FileInfo:
-    return _upload(f_type, "", file, files)
+async def upload_top(f_type: UploadFileType, request: Request, files: UserFilesDep) -> FileInfo:
+    return await _upload(f_type, "", request, files)
 
 
 @router.post(

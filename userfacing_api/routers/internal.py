@@ -5,9 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response, status
 
 from userfacing_api.dependencies import ContextDep, SessionDep, require_api_key
-from userfacing_api.schemas import JobLogUpdate, JobStatusUpdate
+from userfacing_api.schemas import (
+    JobLogUpdate,
+    JobStatusBatch,
+    JobStatusResult,
+    JobStatusResults,
+    JobStatusUpdate,
+)
 from userfacing_api.services.live_logs import apply_log_update
-from userfacing_api.services.status import apply_status_update
+from userfacing_api.services.status import apply_status_update, apply_status_updates
 
 router = APIRouter(tags=["_Internal"], dependencies=[Depends(require_api_key)])
 
@@ -31,6 +37,21 @@ def update_job_status(update: JobStatusUpdate, session: SessionDep, ctx: Context
         "X-Labcloud-Status": outcome.status.value,
     }
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)
+
+
+@router.put("/_job_statuses")
+def update_job_statuses(
+    batch: JobStatusBatch, session: SessionDep, ctx: ContextDep
+) -> JobStatusResults:
+    """labcloud: a batch of status reports, applied in order, each as `PUT /_job_status`
+    applies one, in one transaction; one report's failure neither undoes nor blocks the
+    others. One result per report, in the same order (`gone`: the job is unknown)."""
+    outcomes = apply_status_updates(session, batch.events)
+    if any(o.outcome and o.outcome.applied and o.outcome.status.is_terminal for o in outcomes):
+        ctx.notify_wakeup.notify()
+    return JobStatusResults(
+        results=[JobStatusResult(outcome=o.result, detail=o.detail) for o in outcomes]
+    )
 
 
 @router.put("/_job_log", status_code=status.HTTP_204_NO_CONTENT, responses={404: {}})

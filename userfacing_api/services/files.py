@@ -10,12 +10,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 import humanize
 
 from shared.api.errors import BadRequest, Conflict, NotAllowed, NotFound
-from shared.storage.base import Entry, Storage
+from shared.storage.base import Entry, Storage, Writer, file_in_the_way
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
 from shared.storage.zipstream import stream_zip
 from userfacing_api.schemas import FileInfo, FileType
@@ -68,6 +67,10 @@ class UserFiles:
 
     def key(self, rel: str) -> str:
         return join(self.root, rel)
+
+    def _rel(self, key: str) -> str:
+        """The path of a storage key below the user's root, relative to it."""
+        return key[len(self.root) + 1 :]
 
     def init(self) -> None:
         """Create the predefined folders (idempotent)."""
@@ -122,17 +125,30 @@ class UserFiles:
         sha256 = sha256_of(self.storage, entry.key) if checksum else None
         return info.model_copy(update={"bytes": entry.size, "sha256": sha256})
 
-    def upload(self, f_type: str, raw_dir: str, filename: str | None, source: BinaryIO) -> FileInfo:
-        name = clean(filename or "unnamed")
+    def start_upload(self, f_type: str, raw_dir: str, filename: str) -> tuple[str, Writer]:
+        """Check an upload of `filename` into `<f_type>/<raw_dir>/` and start writing it:
+        (its path relative to the user's root, the storage writer). Nothing is
+        visible until the writer commits."""
+        if not filename:
+            raise BadRequest("the uploaded file has no name")
+        name = clean(filename)
         if "/" in name or not name:
             raise BadRequest("the uploaded file's name must be a plain file name")
-        rel = join(f_type, clean(raw_dir), name)
+        folder = self.upload_target(f_type, raw_dir)
+        # every level, not just the folder: storage would fail only at the commit
+        if (blocking := file_in_the_way(self.storage, self.key(folder))) is not None:
+            raise Conflict(f"'{self._rel(blocking)}' is a file: nothing can be stored below it")
+        rel = join(folder, name)
         existing = self.stat(rel)
         if existing is not None and existing.is_dir:
             raise Conflict(f"'{rel}' is a directory")
-        self.storage.write(self.key(rel), source)
+        return rel, self.storage.writer(self.key(rel))
+
+    def uploaded(self, rel: str) -> FileInfo:
+        """The FileInfo of a file just uploaded (its path from `start_upload`)."""
         entry = self.stat(rel)
-        assert entry is not None
+        if entry is None:
+            raise NotFound(f"'{rel}' vanished right after its upload")
         return file_info(entry, self.root)
 
     def mkdir(self, f_type: str, raw_dir: str) -> FileInfo:

@@ -2,17 +2,21 @@
 
 Reports arrive at least once and possibly out of order; applying them is
 idempotent and monotonic: a duplicate, late or backward report is recorded as an
-event and changes nothing else.
+event and changes nothing else. They come one by one (`apply_status_update`) or in
+batches (`apply_status_updates`: one transaction, one savepoint per report).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shared import db
 from shared.api.errors import NotFound
 from shared.jobs.states import IllegalTransition, JobStatus, requeue, revive, transition
 from shared.log_context import job_fields
@@ -24,7 +28,7 @@ from userfacing_api.db.models import (
     UserPreference,
     utcnow,
 )
-from userfacing_api.schemas import StatusChange
+from userfacing_api.schemas import JobStatusUpdate, StatusChange
 from userfacing_api.services.jobs import get_job
 from userfacing_api.services.notifications import compose_job_email
 
@@ -49,6 +53,16 @@ class StatusOutcome:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class BatchItemOutcome:
+    """What became of one report of a batch: `applied` (taken: applied, or recorded and
+    refused, see `outcome`), `gone` (no such job) or `failed` (not taken, send it again)."""
+
+    result: Literal["applied", "gone", "failed"]
+    detail: str | None = None
+    outcome: StatusOutcome | None = None
+
+
 def apply_status_update(
     session: Session,
     job_id: int,
@@ -58,6 +72,55 @@ def apply_status_update(
     operator_requeue: bool = False,
 ) -> StatusOutcome:
     """Move a job to `status` if the state machine allows it; NotFound for an unknown job."""
+    outcome = _apply(session, job_id, status, runtime_details, operator_requeue=operator_requeue)
+    session.commit()
+    return outcome
+
+
+def apply_status_updates(
+    session: Session, updates: Sequence[JobStatusUpdate]
+) -> list[BatchItemOutcome]:
+    """Apply a batch of reports, in order, each as `apply_status_update` would, in one
+    transaction with a savepoint per report: a report that fails is rolled back alone and
+    neither undoes nor blocks the others. One outcome per report, in the same order."""
+    db.begin_write(session)  # a savepoint reads a job, then writes it
+    results: list[BatchItemOutcome] = []
+    for item in updates:
+        try:
+            with session.begin_nested():
+                outcome = _apply(
+                    session,
+                    item.job_id,
+                    item.status,
+                    item.runtime_details,
+                    operator_requeue=item.operator_requeue,
+                )
+        except NotFound as exc:
+            results.append(BatchItemOutcome("gone", str(exc)))
+        except Exception as exc:  # one report's failure must not take the batch down
+            log.warning(
+                "job %s: status report failed: %r",
+                item.job_id,
+                exc,
+                exc_info=True,
+                extra=job_fields(item.job_id),
+            )
+            results.append(BatchItemOutcome("failed", f"{type(exc).__name__}: {exc}"[:300]))
+        else:
+            results.append(BatchItemOutcome("applied", outcome.reason, outcome))
+    session.commit()
+    return results
+
+
+def _apply(
+    session: Session,
+    job_id: int,
+    status: JobStatus,
+    runtime_details: str | None,
+    *,
+    operator_requeue: bool = False,
+) -> StatusOutcome:
+    """`apply_status_update` without the commit (the caller's)."""
     job = session.scalars(select(Job).where(Job.id == job_id).with_for_update()).first()
     if job is None:
         raise NotFound("job not found")
@@ -83,7 +146,6 @@ def apply_status_update(
                 note=exc.reason,
             )
         )
-        session.commit()
         log.info("job %s: ignored status report: %s", job_id, exc, extra=job_fields(job_id))
         return StatusOutcome(False, current, str(exc))
 
@@ -101,7 +163,6 @@ def apply_status_update(
     if new.is_terminal:
         job.date_finished = job.date_finished or now
         _record_notification_due(session, job)
-    session.commit()
     return StatusOutcome(True, new)
 
 
@@ -147,7 +208,6 @@ def _add_late_details(session: Session, job: Job, details: str) -> StatusOutcome
             note="details added to an ended job",
         )
     )
-    session.commit()
     return StatusOutcome(False, JobStatus(job.status), "details added to an ended job")
 
 
@@ -171,7 +231,6 @@ def _confirm_queued(session: Session, job_id: int, details: str | None) -> Statu
             note="queued at the worker API",
         )
     )
-    session.commit()
     return StatusOutcome(True, JobStatus.queued)
 
 

@@ -73,14 +73,29 @@ class QueuedJob(Base):
     terminal_reason: Mapped[str | None] = mapped_column(Text)
 
 
-# The claim filters on status and environment and sorts by priority then age.
+# The claim's passes, each read in claim order (priority, then age): jobs without a group,
 Index(
-    "ix_queued_jobs_claim",
+    "ix_queued_jobs_ready",
     QueuedJob.status,
-    QueuedJob.environment,
     QueuedJob.priority.desc(),
     QueuedJob.created_at,
+    QueuedJob.id,
+    postgresql_where=QueuedJob.group.is_(None),
+    sqlite_where=QueuedJob.group.is_(None),
 )
+# the jobs of one group,
+Index(
+    "ix_queued_jobs_ready_group",
+    QueuedJob.status,
+    QueuedJob.group,
+    QueuedJob.priority.desc(),
+    QueuedJob.created_at,
+    QueuedJob.id,
+    postgresql_where=QueuedJob.group.is_not(None),
+    sqlite_where=QueuedJob.group.is_not(None),
+)
+# and the jobs someone tried before (attempt > 0): the few a worker may have tried itself.
+Index("ix_queued_jobs_retried", QueuedJob.status, QueuedJob.attempt)
 # The sweeper looks for leased jobs whose lease has run out,
 Index("ix_queued_jobs_lease", QueuedJob.status, QueuedJob.lease_expires_at)
 # and for jobs that have been in one state for too long.

@@ -63,7 +63,7 @@ def write_session(sessions: sessionmaker) -> Iterator[Session]:
         lock.acquire()
     try:
         if lock is not None:
-            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            db.begin_write(session)
         yield session
         session.commit()
     except BaseException:

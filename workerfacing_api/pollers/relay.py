@@ -1,35 +1,46 @@
-"""The status relay: delivers the status outbox to the user API's `PUT /_job_status`.
+"""The status relay: delivers the status outbox to the user API's `PUT /_job_statuses`.
 
 Per job, events go out strictly in order: event n+1 is sent only after event n
 was acknowledged, and a failed event blocks its job's later ones until a retry
 succeeds (with exponential backoff per row). Jobs are independent of each other.
 
-The body is `{job_id, status, runtime_details}`, plus `"operator_requeue": true` on
-the `queued` event of an operator's requeue of a failed job (and only there).
+A round takes the first pending event of each job, if due (so at most one per job:
+per-job order needs nothing more), claims them with one guarded UPDATE, sends them
+in one `PUT /_job_statuses` (`{"events": [...]}`, answered with one `applied`, `gone`
+or `failed` per event) and records every outcome in one transaction. Rounds repeat
+while they move a job on, so a job's backlog goes out within one call. An event is
+`{job_id, status, runtime_details}`, plus `"operator_requeue": true` on the `queued`
+event of an operator's requeue of a failed job (and only there).
 
-Live logs (labcloud) ride the same queue: a `log` row goes to `PUT /_job_log` as
-`{job_id, attempt, log, truncated, end}`, with the attempt's tail as it is when
-sent. If the tail moved on while it was in flight, the row stays due and goes
-again (before the job's later events), so the user API always ends up with the
-latest tail. A user API that cannot take logs drops them: they never hold back a
-job's status events.
+An older user API, without that route (404), gets the events one by one on
+`PUT /_job_status`, and no batch for `BATCH_RETRY_S`; so does a batch refused whole
+(422: an event it cannot read), so that a bad event holds back its own job only.
 
-Several relays (API replicas) may run at once: before sending an event a relay
-claims it with a guarded UPDATE of its `next_attempt_at`, so each attempt is
-made by one relay. Delivery is still at-least-once (a relay may die after the
-user API applied an event and before recording it); the user API is idempotent.
+Live logs (labcloud) ride the same queue: a `log` row at the head of its job goes,
+on its own, to `PUT /_job_log` as `{job_id, attempt, log, truncated, end}`, with the
+attempt's tail as it is when sent. If the tail moved on while it was in flight, the
+row stays due and goes again (before the job's later events) in the next call, so
+the user API always ends up with the latest tail. A user API that cannot take logs
+drops them: they never hold back a job's status events.
+
+Several relays (API replicas) may run at once: a relay claims events with a guarded
+UPDATE of their `next_attempt_at` and sends only those it got (RETURNING), so each
+attempt is made by one relay. Delivery is still at-least-once (a relay may die after
+the user API applied an event and before recording it); the user API is idempotent.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
 
 import httpx
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.auth.api_key import HEADER
@@ -44,7 +55,11 @@ from workerfacing_api.services.outbox import LOG_EVENT
 log = logging.getLogger(__name__)
 
 STATUS_PATH = "/_job_status"
+STATUSES_PATH = "/_job_statuses"
 LOG_PATH = "/_job_log"
+MAX_BATCH = 500  # the most events `PUT /_job_statuses` takes at once
+MAX_ROUNDS = 100  # per call: a bound, should events keep coming due
+BATCH_RETRY_S = 300.0  # after a user API without the batch route, one by one this long
 BACKOFF_BASE_S = 1.0
 BACKOFF_MAX_S = 300.0
 CLAIM_S = 60.0  # longer than any delivery attempt (HTTP timeout below)
@@ -67,6 +82,18 @@ class RelayReport:
     failed: int = 0
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """A status event this relay claimed, with its attempts count at the claim."""
+
+    event: StatusOutbox
+    attempts: int
+
+
+# Clients whose user API has no batch route, and until when (monotonic) to go one by one.
+_one_by_one_until: weakref.WeakKeyDictionary[httpx.Client, float] = weakref.WeakKeyDictionary()
+
+
 def backoff_seconds(attempts: int) -> float:
     """Delay before retry number `attempts` (1, 2, 4, … seconds, at most 5 minutes)."""
     return min(BACKOFF_BASE_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S)
@@ -83,63 +110,167 @@ def run_once(
     sessions: sessionmaker,
     client: httpx.Client,
     *,
-    batch: int = 500,
+    batch: int = MAX_BATCH,
     now: dt.datetime | None = None,
 ) -> RelayReport:
-    """One round: try to deliver the pending events that are due at `now`."""
-    now = now or utcnow()
+    """Deliver the pending events that are due at `now` (at the start of the call), in
+    rounds of at most one event per job, while the rounds deliver something."""
+    due = now or utcnow()
     report = RelayReport()
-    with sessions() as session:
-        pending = session.scalars(
-            select(StatusOutbox)
-            .where(StatusOutbox.delivered_at.is_(None))
-            .order_by(StatusOutbox.id)
-            .limit(batch)
-        ).all()
-    by_job: dict[int, list[StatusOutbox]] = {}
-    for event in pending:  # ordered by id, so each job's list is in order too
-        by_job.setdefault(event.job_id, []).append(event)
-    for events in by_job.values():
-        for event in events:
-            if event.next_attempt_at > now or not _claim(sessions, event, now):
-                break  # backing off, or another relay has it: later events wait
-            sent_end: int | None = None
-            if event.kind == LOG_EVENT:
-                outcome, error, sent_end = _deliver_log(sessions, client, event)
-            else:
-                outcome, error = _deliver(client, event)
-            done = _record(sessions, event, outcome, error, now, sent_end)
-            setattr(report, outcome.value, getattr(report, outcome.value) + 1)
-            if outcome is Delivery.failed:
-                log.warning(
-                    "status relay: job %s event %s: %s",
-                    event.job_id,
-                    event.id,
-                    error,
-                    extra=job_fields(event.job_id, event.attempt),
-                )
-                break
-            if not done:
-                break  # a newer log tail: it goes again, before this job's later events
+    held: set[int] = set()  # jobs done with for this call: a log tail to send again
+    for _ in range(MAX_ROUNDS):
+        if not _round(sessions, client, min(batch, MAX_BATCH), due, now or utcnow(), held, report):
+            break
     return report
 
 
-def _claim(sessions: sessionmaker, event: StatusOutbox, now: dt.datetime) -> bool:
+def _round(
+    sessions: sessionmaker,
+    client: httpx.Client,
+    batch: int,
+    due: dt.datetime,
+    now: dt.datetime,
+    held: set[int],
+    report: RelayReport,
+) -> bool:
+    """One round: the first pending event of each job, if due. True if it moved any job on."""
+    with sessions() as session:
+        heads = _due_heads(session, batch, due, held)
+    if not heads:
+        return False
+    progressed = False
+    statuses = [event for event in heads if event.kind != LOG_EVENT]
+    if statuses:
+        claimed = _claim(sessions, statuses, due, now)
+        if claimed:
+            outcomes = _deliver_batch(client, [c.event for c in claimed])
+            _record_batch(sessions, claimed, outcomes, now)
+            for item, (outcome, error) in zip(claimed, outcomes, strict=True):
+                progressed |= _count(report, item.event, outcome, error)
+    for event in heads:
+        if event.kind != LOG_EVENT or not _claim(sessions, [event], due, now):
+            continue  # a status event (sent above), or another relay has it
+        outcome, error, sent_end = _deliver_log(sessions, client, event)
+        done = _record(sessions, event, outcome, error, now, sent_end)
+        progressed |= _count(report, event, outcome, error) and done
+        if not done:
+            held.add(event.job_id)  # a newer log tail: it goes again, in a later call
+    return progressed
+
+
+def _due_heads(
+    session: Session, batch: int, due: dt.datetime, held: set[int]
+) -> Sequence[StatusOutbox]:
+    """The first pending event of each job whose event is due, oldest first."""
+    heads = (
+        select(func.min(StatusOutbox.id))
+        .where(StatusOutbox.delivered_at.is_(None))
+        .group_by(StatusOutbox.job_id)
+    )
+    query = select(StatusOutbox).where(
+        StatusOutbox.id.in_(heads), StatusOutbox.next_attempt_at <= due
+    )
+    if held:
+        query = query.where(StatusOutbox.job_id.not_in(held))
+    return session.scalars(query.order_by(StatusOutbox.id).limit(batch)).all()
+
+
+def _count(report: RelayReport, event: StatusOutbox, outcome: Delivery, error: str | None) -> bool:
+    """Add an outcome to the report; True if it moved the event's job on."""
+    setattr(report, outcome.value, getattr(report, outcome.value) + 1)
+    if outcome is Delivery.failed:
+        log.warning(
+            "status relay: job %s event %s: %s",
+            event.job_id,
+            event.id,
+            error,
+            extra=job_fields(event.job_id, event.attempt),
+        )
+        return False
+    return True
+
+
+def _claim(
+    sessions: sessionmaker, events: Sequence[StatusOutbox], due: dt.datetime, now: dt.datetime
+) -> list[_Claimed]:
+    """Claim the events still pending and due, in one UPDATE; those this relay got (another
+    relay may have claimed some since they were read), in the order given."""
     with write_session(sessions) as session:
-        result = session.execute(
+        rows = session.execute(
             update(StatusOutbox)
             .where(
-                StatusOutbox.id == event.id,
+                StatusOutbox.id.in_([event.id for event in events]),
                 StatusOutbox.delivered_at.is_(None),
-                StatusOutbox.next_attempt_at == event.next_attempt_at,
+                StatusOutbox.next_attempt_at <= due,
             )
             .values(next_attempt_at=now + dt.timedelta(seconds=CLAIM_S))
+            .returning(StatusOutbox.id, StatusOutbox.attempts)
             .execution_options(synchronize_session=False)
+        ).all()
+    attempts = {row.id: row.attempts for row in rows}
+    return [_Claimed(event, attempts[event.id]) for event in events if event.id in attempts]
+
+
+def _deliver_batch(
+    client: httpx.Client, events: Sequence[StatusOutbox]
+) -> list[tuple[Delivery, str | None]]:
+    """Send `events` (one per job) in one request; one outcome per event, in order."""
+    if _one_by_one_until.get(client, 0.0) > time.monotonic():
+        return _one_by_one(client, events)
+    try:
+        response = client.put(STATUSES_PATH, json={"events": [_body(e) for e in events]})
+    except httpx.HTTPError as exc:
+        return [(Delivery.failed, f"user API unreachable: {exc!r}")] * len(events)
+    if response.status_code == 404:
+        # No such route: an older user API (or a wrong URL, which fails one by one too).
+        _one_by_one_until[client] = time.monotonic() + BATCH_RETRY_S
+        return _one_by_one(client, events)
+    if response.status_code == 422:
+        # Refused whole (an event it cannot read): one by one, so that a bad event
+        # holds back its own job only.
+        return _one_by_one(client, events)
+    outcomes = _outcomes(response, len(events)) if response.is_success else None
+    if outcomes is None:
+        error = f"user API answered {response.status_code}: {response.text[:300]}"
+        return [(Delivery.failed, error)] * len(events)
+    return outcomes
+
+
+def _outcomes(response: httpx.Response, count: int) -> list[tuple[Delivery, str | None]] | None:
+    """The outcomes a batch answer gives, if it gives one per event sent."""
+    try:
+        results = response.json()["results"]
+        if not isinstance(results, list) or len(results) != count:
+            return None
+        answers = [(result["outcome"], result.get("detail")) for result in results]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    delivery = {"applied": Delivery.delivered, "gone": Delivery.gone}
+    return [
+        (
+            delivery.get(outcome, Delivery.failed),
+            None if outcome == "applied" else f"user API: {detail}",
         )
-    return cast(CursorResult[Any], result).rowcount == 1
+        for outcome, detail in answers
+    ]
 
 
-def _deliver(client: httpx.Client, event: StatusOutbox) -> tuple[Delivery, str | None]:
+def _one_by_one(
+    client: httpx.Client, events: Sequence[StatusOutbox]
+) -> list[tuple[Delivery, str | None]]:
+    """Send `events` one by one to `PUT /_job_status`, while their claims are young: the
+    ones left when half the claim time has passed fail unsent (they go again later)."""
+    deadline = time.monotonic() + CLAIM_S / 2
+    return [
+        _deliver(client, event)
+        if time.monotonic() < deadline
+        else (Delivery.failed, "not sent: out of time for this round")
+        for event in events
+    ]
+
+
+def _body(event: StatusOutbox) -> dict[str, object]:
+    """A status event as the user API takes it."""
     body: dict[str, object] = {
         "job_id": event.job_id,
         "status": event.status,
@@ -149,8 +280,13 @@ def _deliver(client: httpx.Client, event: StatusOutbox) -> tuple[Delivery, str |
         # Only on an operator's revival of a failed job: the user API lets the job
         # leave `error` for this event alone (older user APIs ignore the field).
         body["operator_requeue"] = True
+    return body
+
+
+def _deliver(client: httpx.Client, event: StatusOutbox) -> tuple[Delivery, str | None]:
+    """Send one status event to `PUT /_job_status`."""
     try:
-        response = client.put(STATUS_PATH, json=body)
+        response = client.put(STATUS_PATH, json=_body(event))
     except httpx.HTTPError as exc:
         return Delivery.failed, f"user API unreachable: {exc!r}"
     if response.is_success:
@@ -211,29 +347,73 @@ def _record(
     """Store the outcome of a delivery; False when the event must go again now (a log
     tail that moved on while it was sent)."""
     attempts = event.attempts + 1
-    done = True
     with write_session(sessions) as session:
-        if outcome is Delivery.failed:
-            values: dict[str, object] = {
-                "attempts": attempts,
-                "last_error": (error or "")[:2000],
-                "next_attempt_at": now + dt.timedelta(seconds=backoff_seconds(attempts)),
-            }
-        elif sent_end is not None and _log_moved_on(session, event, sent_end):
-            values = {"attempts": attempts, "next_attempt_at": now, "last_error": None}
-            done = False
+        if sent_end is not None and _log_moved_on(session, event, sent_end):
+            session.execute(
+                update(StatusOutbox)
+                .where(StatusOutbox.id == event.id)
+                .values(attempts=attempts, next_attempt_at=now, last_error=None)
+                .execution_options(synchronize_session=False)
+            )
+            return False
+        _store(session, event, attempts, outcome, error, now)
+    return True
+
+
+def _record_batch(
+    sessions: sessionmaker,
+    claimed: Sequence[_Claimed],
+    outcomes: Sequence[tuple[Delivery, str | None]],
+    now: dt.datetime,
+) -> None:
+    """Store the outcomes of a batch in one transaction: the delivered events in one
+    UPDATE, the others (backoff, or a job deleted at the user API) one by one."""
+    delivered: list[int] = []
+    others: list[tuple[_Claimed, Delivery, str | None]] = []
+    for item, (outcome, error) in zip(claimed, outcomes, strict=True):
+        if outcome is Delivery.delivered and error is None:
+            delivered.append(item.event.id)
         else:
-            values = {"attempts": attempts, "delivered_at": now, "last_error": error}
-        session.execute(
-            update(StatusOutbox)
-            .where(StatusOutbox.id == event.id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if outcome is Delivery.gone:
-            # The user deleted the job: stop it here too, if it still runs.
-            cancel_job(session, event.job_id, DELETED_BY_USER, now, report=False)
-    return done
+            others.append((item, outcome, error))
+    others.sort(key=lambda other: other[0].event.job_id)  # job locks in one order
+    with write_session(sessions) as session:
+        if delivered:
+            session.execute(
+                update(StatusOutbox)
+                .where(StatusOutbox.id.in_(delivered))
+                .values(attempts=StatusOutbox.attempts + 1, delivered_at=now, last_error=None)
+                .execution_options(synchronize_session=False)
+            )
+        for item, outcome, error in others:
+            _store(session, item.event, item.attempts + 1, outcome, error, now)
+
+
+def _store(
+    session: Session,
+    event: StatusOutbox,
+    attempts: int,
+    outcome: Delivery,
+    error: str | None,
+    now: dt.datetime,
+) -> None:
+    """Store the outcome of attempt number `attempts` to deliver `event`."""
+    if outcome is Delivery.failed:
+        values: dict[str, object] = {
+            "attempts": attempts,
+            "last_error": (error or "")[:2000],
+            "next_attempt_at": now + dt.timedelta(seconds=backoff_seconds(attempts)),
+        }
+    else:
+        values = {"attempts": attempts, "delivered_at": now, "last_error": error}
+    session.execute(
+        update(StatusOutbox)
+        .where(StatusOutbox.id == event.id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if outcome is Delivery.gone:
+        # The user deleted the job: stop it here too, if it still runs.
+        cancel_job(session, event.job_id, DELETED_BY_USER, now, report=False)
 
 
 def _log_moved_on(session: Session, event: StatusOutbox, sent_end: int) -> bool:

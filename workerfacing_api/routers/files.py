@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from fastapi import status as http
 from fastapi.responses import StreamingResponse
 
 from shared.api.errors import NotFound
+from shared.api.uploads import OPENAPI_BODY, receive_file
 from shared.jobs.specs import OutputKind
+from shared.storage.base import Writer
 from shared.storage.presign import presigned_get, presigned_post
 from workerfacing_api.dependencies import ContextDep, SessionDep, WorkerDep
 from workerfacing_api.schemas import FileHTTPRequest, UploadedFile
@@ -69,29 +71,36 @@ def upload_request(
     status_code=http.HTTP_201_CREATED,
     response_model=UploadedFile,
     responses={404: {}, 400: {}},
+    openapi_extra=OPENAPI_BODY,
 )
-def upload_file(
+async def upload_file(
     job_id: int,
     kind: KindQuery,
-    file: UploadFile,
+    request: Request,
     ctx: ContextDep,
     worker: WorkerDep,
-    session: SessionDep,
     base_path: BasePathQuery = "",
 ) -> UploadedFile:
-    """Store one output file of the job you hold under its `type` folder; the file
-    appears only once complete."""
-    key = files.upload_key(
-        session,
-        ctx.storage,
-        job_id,
-        worker.id,
-        kind,
-        base_path,
-        file.filename or "",
-        attempt=worker.attempt,
-    )
-    size = ctx.storage.write(key, file.file)
+    """Store one output file (multipart field `file`) of the job you hold under its
+    `type` folder; it is streamed into storage and appears only once complete."""
+
+    def open_writer(filename: str) -> tuple[str, Writer]:
+        # A session of its own, closed before the body streams in: a request-long
+        # one (SessionDep) would hold a pooled connection for the whole upload.
+        with ctx.sessions() as session:
+            key = files.upload_key(
+                session,
+                ctx.storage,
+                job_id,
+                worker.id,
+                kind,
+                base_path,
+                filename,
+                attempt=worker.attempt,
+            )
+        return key, ctx.storage.writer(key)
+
+    key, size = await receive_file(request, open_writer)
     return UploadedFile(uri=ctx.storage.uri(key), size=size)
 
 

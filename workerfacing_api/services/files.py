@@ -13,9 +13,9 @@ from urllib.parse import unquote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.api.errors import BadRequest, Forbidden, NotFound
+from shared.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.jobs.specs import OutputKind
-from shared.storage.base import Storage
+from shared.storage.base import Storage, file_in_the_way
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
 from workerfacing_api.db.models import QueuedJob
 from workerfacing_api.services.leases import LEASED_VALUES, held_job
@@ -80,7 +80,8 @@ def upload_key(
     """Where an upload of `filename` into `base_path` of job `job_id`'s `kind` folder goes.
 
     Without `filename`, checks the target folder only (for `/files/url`).
-    NotFound unless `worker_id` holds the job; BadRequest for an unsafe path.
+    NotFound unless `worker_id` holds the job; BadRequest for an unsafe path;
+    Conflict if a file is in the way of the folder, or a folder at the file's place.
     """
     job = held_job(session, job_id, worker_id, attempt=attempt, after_error=True)
     try:
@@ -101,4 +102,14 @@ def upload_key(
     # Cannot fail for clean parts; kept as the last line of defence of "never outside".
     if not root or not is_within(key, root):
         raise BadRequest("the upload would land outside the job's folder")
+    _check_room(storage, key, is_file=filename is not None)
     return key
+
+
+def _check_room(storage: Storage, key: str, is_file: bool) -> None:
+    """Refuse, before any byte is sent, an upload storage would fail only at the commit."""
+    folder = key.rpartition("/")[0] if is_file else key
+    if (blocking := file_in_the_way(storage, folder)) is not None:
+        raise Conflict(f"'{blocking}' is a file: nothing can be stored below it")
+    if is_file and (entry := storage.stat(key)) is not None and entry.is_dir:
+        raise Conflict(f"'{key}' is a folder: a file cannot take its place")

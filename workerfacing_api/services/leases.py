@@ -134,6 +134,9 @@ def update_status(
     then) are passed on. An `error` without details is recorded as "error reported by
     worker X", so that every failed job says why.
     """
+    lease_until = now + dt.timedelta(seconds=lease_timeout)
+    if _heartbeat(session, job_id, worker_id, status, attempt, lease_until, now):
+        return StatusOutcome.heartbeat
     job = held_job(session, job_id, worker_id, attempt=attempt, lock=True, after_error=True)
     current = JobStatus(job.status)
     if current.is_terminal:
@@ -141,7 +144,6 @@ def update_status(
             add_event(session, job.job_id, current, runtime_details, now)
         return StatusOutcome.heartbeat
     lease = current_attempt(session, job)
-    lease_until = now + dt.timedelta(seconds=lease_timeout)
     if status is current:
         _extend(job, lease, lease_until, now)
         return StatusOutcome.heartbeat
@@ -164,6 +166,42 @@ def update_status(
         _extend(job, lease, lease_until, now)
     add_event(session, job.job_id, new, runtime_details, now)
     return StatusOutcome.moved
+
+
+def _heartbeat(
+    session: Session,
+    job_id: int,
+    worker_id: str,
+    status: JobStatus,
+    attempt: int | None,
+    until: dt.datetime,
+    now: dt.datetime,
+) -> bool:
+    """The common report, the holder repeating a leased job's status, as two guarded
+    UPDATEs that load no row; False (nothing changed) for anything else, which takes the
+    full path. The guard is `held_job`'s test, so the outcome is the same."""
+    if status not in LEASED:
+        return False
+    q = QueuedJob
+    guard = [q.job_id == job_id, q.worker_id == worker_id, q.status == status.value]
+    if attempt is not None:
+        guard.append(q.attempt == attempt)
+    held = session.execute(
+        update(q)
+        .where(*guard)
+        .values(lease_expires_at=until, updated_at=now)
+        .returning(q.id, q.attempt)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if held is None:
+        return False
+    session.execute(
+        update(Attempt)
+        .where(Attempt.queued_job_id == held.id, Attempt.number == held.attempt)
+        .values(lease_expires_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    return True
 
 
 def _extend(job: QueuedJob, attempt: Attempt | None, until: dt.datetime, now: dt.datetime) -> None:

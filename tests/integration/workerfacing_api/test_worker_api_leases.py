@@ -120,6 +120,28 @@ def test_heartbeats_keep_the_lease(api: WorkerAPI) -> None:
     assert api.sweep(beyond).requeued == [1]
 
 
+def test_a_repeated_status_extends_both_leases_and_records_nothing(api: WorkerAPI) -> None:
+    api.submit(1)
+    a = api.headers("a")
+    api.pull(a)
+    assert api.put_status(1, "running", a).status_code == 204
+    events = api.outbox()
+    moved = api.row(1)
+    before = (moved.lease_expires_at, api.attempts(1)[0].lease_expires_at)
+    time.sleep(0.05)
+    for _ in range(3):
+        assert api.put_status(1, "running", a).status_code == 204
+    row, attempt = api.row(1), api.attempts(1)[0]
+    assert row.lease_expires_at is not None and row.lease_expires_at > before[0]
+    assert attempt.lease_expires_at == row.lease_expires_at > before[1]
+    assert (row.status, row.status_changed_at) == ("running", moved.status_changed_at)
+    assert api.outbox() == events  # heartbeats are not events
+    # Someone else, or the holder repeating a status the job is not in, is not a heartbeat.
+    assert api.put_status(1, "running", api.headers("b")).status_code == 404
+    assert api.put_status(1, "pulled", a).status_code == 409
+    assert api.row(1).lease_expires_at == row.lease_expires_at
+
+
 def test_concurrent_sweeps_requeue_each_job_once(api: WorkerAPI) -> None:
     for job_id in range(1, 21):
         api.submit(job_id)

@@ -1,6 +1,7 @@
 """The status relay against a small real HTTP server on loopback standing in for the
-user API's `PUT /_job_status` (and `PUT /_job_log`): content, per-job order, backoff,
-"deleted there", and live logs (coalesced, latest tail, never holding statuses back)."""
+user API's `PUT /_job_statuses` and `PUT /_job_status` (and `PUT /_job_log`): content,
+per-job order, backoff, "deleted there", batches, and live logs (coalesced, latest
+tail, never holding statuses back)."""
 
 from __future__ import annotations
 
@@ -14,42 +15,71 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from tests.integration.workerfacing_api.conftest import API_KEY, MakeAPI, WorkerAPI
-from workerfacing_api.db.models import utcnow
+from workerfacing_api.db.models import StatusOutbox, utcnow
 from workerfacing_api.pollers import relay
 
 
 @dataclass
 class StubUserAPI:
-    """Records every status call; fails the first `fail_next` calls with 500 and answers
-    404 ("job not found") for the jobs in `deleted`."""
+    """Records every status event sent (one by one or in batches) and every request's
+    path; fails the first `fail_next` events (500, or `failed` in a batch), fails every
+    event of the jobs in `failing`, and answers "job not found" (404, or `gone`) for the
+    jobs in `deleted`. Without `takes_batches`, an older user API (no batch route)."""
 
     url: str = ""
-    calls: list[dict[str, Any]] = field(default_factory=list)  # every attempt
+    calls: list[dict[str, Any]] = field(default_factory=list)  # every event sent
     accepted: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)  # the path of every request
     fail_next: int = 0
+    failing: set[int] = field(default_factory=set)
     deleted: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     logs: list[dict[str, Any]] = field(default_factory=list)  # accepted `PUT /_job_log`
     takes_logs: bool = True  # False: an older user API, without the route
+    takes_batches: bool = True  # False: an older user API, without `/_job_statuses`
+    batch_delay: float = 0.0  # seconds a batch stays in flight
     on_log: Callable[[dict[str, Any]], object] | None = None  # runs while a log call is open
 
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
             self.accepted.clear()
+            self.requests.clear()
             self.fail_next = 0
+            self.failing.clear()
             self.deleted.clear()
             self.logs.clear()
             self.takes_logs = True
+            self.takes_batches = True
+            self.batch_delay = 0.0
             self.on_log = None
+
+    def _take(self, body: dict[str, Any]) -> str:
+        """One status event: `applied`, `failed` or `gone` (under the lock)."""
+        self.calls.append(body)
+        if self.fail_next > 0 or body["job_id"] in self.failing:
+            self.fail_next = max(self.fail_next - 1, 0)
+            return "failed"
+        if body["job_id"] in self.deleted:
+            return "gone"
+        self.accepted.append(body)
+        return "applied"
 
     def app(self) -> FastAPI:
         app = FastAPI()
+
+        @app.middleware("http")
+        async def count(request: Request, call_next: Any) -> Response:
+            with self.lock:
+                self.requests.append(request.url.path)
+            response: Response = await call_next(request)
+            return response
 
         @app.put("/_job_status")
         async def job_status(
@@ -57,16 +87,30 @@ class StubUserAPI:
         ) -> Response:
             body = await request.json()
             with self.lock:
-                self.calls.append(body)
                 if x_api_key != API_KEY:
+                    self.calls.append(body)
                     return JSONResponse({"detail": "unauthorized"}, status_code=401)
-                if self.fail_next > 0:
-                    self.fail_next -= 1
-                    return JSONResponse({"detail": "down for a moment"}, status_code=500)
-                if body["job_id"] in self.deleted:
-                    return JSONResponse({"detail": "job not found"}, status_code=404)
-                self.accepted.append(body)
+                outcome = self._take(body)
+            if outcome == "failed":
+                return JSONResponse({"detail": "down for a moment"}, status_code=500)
+            if outcome == "gone":
+                return JSONResponse({"detail": "job not found"}, status_code=404)
             return Response(status_code=204)
+
+        @app.put("/_job_statuses")
+        def job_statuses(
+            body: dict[str, Any], x_api_key: str | None = Header(default=None)
+        ) -> Response:
+            if not self.takes_batches:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
+            if x_api_key != API_KEY:
+                return JSONResponse({"detail": "unauthorized"}, status_code=401)
+            time.sleep(self.batch_delay)
+            with self.lock:
+                outcomes = [self._take(event) for event in body["events"]]
+            details = {"applied": None, "failed": "down for a moment", "gone": "job not found"}
+            results = [{"outcome": o, "detail": details[o]} for o in outcomes]
+            return JSONResponse({"results": results})
 
         @app.put("/_job_log")
         def job_log(body: dict[str, Any]) -> Response:
@@ -344,3 +388,148 @@ def test_a_log_for_a_job_deleted_at_the_user_api_cancels_it(
     stub.deleted.add(1)
     assert relay.run_once(api.ctx.sessions, client).gone == 1
     assert api.describe(1)["status"] == "canceled"
+
+
+# Batches: at most one event per job per request, in order across rounds.
+
+
+def outbox_row(api: WorkerAPI, job_id: int) -> StatusOutbox:
+    """The first pending event of job `job_id`."""
+    with api.ctx.sessions() as session:
+        row = session.scalars(
+            sa.select(StatusOutbox)
+            .where(StatusOutbox.job_id == job_id, StatusOutbox.delivered_at.is_(None))
+            .order_by(StatusOutbox.id)
+        ).first()
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def by_job(bodies: list[dict[str, Any]]) -> dict[int, list[str]]:
+    statuses: dict[int, list[str]] = {}
+    for body in bodies:
+        statuses.setdefault(body["job_id"], []).append(body["status"])
+    return statuses
+
+
+def test_the_events_of_many_jobs_go_in_one_request(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    for job_id in range(1, 41):
+        api.submit(job_id)
+    report = relay.run_once(api.ctx.sessions, client)
+    assert report.delivered == 40
+    assert stub.requests == ["/_job_statuses"]
+    assert sorted(b["job_id"] for b in stub.accepted) == list(range(1, 41))
+    assert relay.run_once(api.ctx.sessions, client) == relay.RelayReport()
+    assert stub.requests == ["/_job_statuses"]  # nothing due: no request at all
+
+
+def test_a_jobs_events_go_in_order_one_per_round(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    steps = ("preprocessing", "running", "postprocessing", "finished")
+    run_job(api, 1, *steps)  # 6 events
+    run_job(api, 2, "running")  # 3 events
+    api.submit(3)  # 1 event
+    report = relay.run_once(api.ctx.sessions, client)
+    assert report.delivered == 10
+    assert stub.requests == ["/_job_statuses"] * 6  # one round per event of the longest job
+    assert by_job(stub.accepted) == {
+        1: ["queued", "pulled", *steps],
+        2: ["queued", "pulled", "running"],
+        3: ["queued"],
+    }
+    assert stub.accepted[-1]["runtime_details"] == "finished!"
+
+
+def test_a_failing_event_in_a_batch_backs_off_its_own_job_only(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    for job_id in (1, 2, 3):
+        run_job(api, job_id, "running")
+    stub.failing = {2}
+    report = relay.run_once(api.ctx.sessions, client)
+    assert (report.delivered, report.failed) == (6, 1)
+    assert by_job(stub.accepted) == {1: ["queued", "pulled", "running"]} | {
+        3: ["queued", "pulled", "running"]
+    }
+    assert [b["status"] for b in stub.calls if b["job_id"] == 2] == ["queued"]  # tried once
+    held = outbox_row(api, 2)
+    assert (held.status, held.attempts) == ("queued", 1)
+    assert "down for a moment" in (held.last_error or "")
+    assert held.next_attempt_at > utcnow()  # backing off
+    stub.failing.clear()
+    assert relay.run_once(api.ctx.sessions, client).delivered == 0  # still backing off
+    assert relay.run_once(api.ctx.sessions, client, now=in_seconds(2)).delivered == 3
+    assert by_job(stub.accepted)[2] == ["queued", "pulled", "running"]
+
+
+def test_a_job_gone_in_a_batch_is_cancelled_and_the_others_go_on(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    run_job(api, 1, "running")
+    run_job(api, 2, "running")
+    stub.deleted.add(1)
+    report = relay.run_once(api.ctx.sessions, client)
+    assert (report.gone, report.delivered) == (3, 3)
+    assert stub.requests == ["/_job_statuses"] * 3
+    state = api.describe(1)
+    assert (state["status"], state["terminal_reason"]) == ("canceled", "deleted by the user")
+    assert api.describe(2)["status"] == "running"
+    assert relay.run_once(api.ctx.sessions, client) == relay.RelayReport()
+
+
+def test_an_older_user_api_gets_the_events_one_by_one(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    stub.takes_batches = False
+    run_job(api, 1, "running")
+    run_job(api, 2, "running")
+    report = relay.run_once(api.ctx.sessions, client)
+    assert report.delivered == 6
+    assert by_job(stub.accepted) == {1: ["queued", "pulled", "running"]} | {
+        2: ["queued", "pulled", "running"]
+    }
+    # One try of the batch route, then one by one for a while, without trying it again.
+    assert stub.requests == ["/_job_statuses"] + ["/_job_status"] * 6
+    api.submit(3)
+    assert relay.run_once(api.ctx.sessions, client).delivered == 1
+    assert stub.requests[-1] == "/_job_status" and stub.requests.count("/_job_statuses") == 1
+
+
+def test_two_relays_claim_disjoint_events(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    for job_id in (1, 2, 3):
+        api.submit(job_id)
+    sessions = api.ctx.sessions
+    now = utcnow()
+    with sessions() as session:
+        heads = relay._due_heads(session, 10, now, set())
+    # Relay A claimed jobs 1 and 2 between relay B's read and B's claim: B gets job 3 only.
+    assert [c.event.job_id for c in relay._claim(sessions, heads[:2], now, now)] == [1, 2]
+    assert [c.event.job_id for c in relay._claim(sessions, heads, now, now)] == [3]
+    assert relay._claim(sessions, heads, now, now) == []
+
+
+def test_concurrent_relays_never_send_an_event_twice(api: WorkerAPI, stub: StubUserAPI) -> None:
+    for job_id in range(1, 21):
+        run_job(api, job_id, "running")
+    stub.batch_delay = 0.05  # batches in flight overlap
+    reports: list[relay.RelayReport] = []
+
+    def one_relay() -> None:
+        with relay.make_client(stub.url, API_KEY) as http:
+            reports.append(relay.run_once(api.ctx.sessions, http))
+
+    threads = [threading.Thread(target=one_relay) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(r.delivered for r in reports) == 60 and sum(r.failed for r in reports) == 0
+    sent = [(b["job_id"], b["status"]) for b in stub.calls]
+    assert len(sent) == len(set(sent)) == 60  # every event sent once
+    assert by_job(stub.accepted) == {j: ["queued", "pulled", "running"] for j in range(1, 21)}

@@ -1,5 +1,6 @@
 """Matching and claim order: the Python rules, and the SQL the claim runs agreeing with them
-(on an in-memory SQLite database; no server needed)."""
+(on an in-memory SQLite database; no server needed; the PostgreSQL claim is exercised by
+the integration tests of the claim)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from shared.jobs.specs import Environment
 from workerfacing_api.db.models import Base, QueuedJob
 from workerfacing_api.services.queue import (
     WorkerOffer,
-    claim_order,
-    match_clause,
+    candidates,
     matches,
     order_key,
 )
@@ -138,13 +138,15 @@ def test_order_group_then_priority_then_untried_then_age() -> None:
 # --- the SQL agrees with the Python -------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def session() -> Iterator[Session]:
+def in_memory_session() -> Iterator[Session]:
     engine = sa.create_engine("sqlite://")
     Base.metadata.create_all(engine)
     with Session(engine) as s:
         yield s
     engine.dispose()
+
+
+session = pytest.fixture(in_memory_session, scope="module", name="session")
 
 
 def job_grid() -> list[QueuedJob]:
@@ -161,6 +163,7 @@ def job_grid() -> list[QueuedJob]:
         [0, 5],
     )
     for n, (env, group, cpu, mem, gmem, model, archi, prio) in enumerate(combos, start=1):
+        tried = ["w"] if n % 5 == 0 else (['x_y%z"q'] if n % 7 == 0 else [])
         rows.append(
             job(
                 n,
@@ -175,7 +178,8 @@ def job_grid() -> list[QueuedJob]:
                 gpus=n % 3,
                 runner="process" if n % 7 == 3 else "docker",
                 created_at=NOW - dt.timedelta(seconds=(n * 7919) % 300),
-                tried_workers=["w"] if n % 5 == 0 else (['x_y%z"q'] if n % 7 == 0 else []),
+                tried_workers=tried,
+                attempt=len(tried),  # a job someone tried has had an attempt
                 status="queued" if n % 11 else "running",
             )
         )
@@ -194,11 +198,16 @@ OFFERS = [
     offer(cpu_cores=8, memory=9000, gpus=1, groups=("g",)),
     offer(runners=("process",)),
     offer(runners=("process", "docker"), older_than=30),
+    offer(groups=("h", "g"), memory=9000, gpu_model="A100"),
 ]
 
 
+@pytest.mark.parametrize("limit", [1, 7, 10_000])
 @pytest.mark.parametrize("worker", OFFERS, ids=lambda o: f"{o.environment.value}-{o.cpu_cores}")
-def test_sql_selects_and_orders_like_python(session: Session, worker: WorkerOffer) -> None:
+def test_sql_selects_and_orders_like_python(
+    session: Session, worker: WorkerOffer, limit: int
+) -> None:
+    """The claim's index passes pick exactly the first `limit` jobs of `order_key`."""
     grid = job_grid()
     if not session.scalar(sa.select(sa.func.count()).select_from(QueuedJob)):
         session.add_all(job_grid())
@@ -209,11 +218,29 @@ def test_sql_selects_and_orders_like_python(session: Session, worker: WorkerOffe
             (j for j in grid if matches(j, worker, NOW)), key=lambda j: order_key(j, worker)
         )
     ]
-    got = list(
-        session.scalars(
-            sa.select(QueuedJob.id).where(match_clause(worker, NOW)).order_by(*claim_order(worker))
-        )
-    )
+    got = [j.id for j in candidates(session, worker, limit, NOW)]
     assert expected, "the grid should hold some matching jobs"
     assert len(expected) < len(grid), "and some that do not match"
-    assert got == expected
+    assert got == expected[:limit]
+
+
+fresh = pytest.fixture(in_memory_session, name="fresh")  # one per test
+
+
+def test_a_tried_group_job_beats_a_tried_job_without_group_of_higher_priority(
+    fresh: Session,
+) -> None:
+    fresh.add_all(
+        [
+            job(1, group="g", priority=0, tried_workers=["w"], attempt=1),
+            job(2, group=None, priority=9, tried_workers=["w"], attempt=1),
+        ]
+    )
+    fresh.flush()
+    assert [j.id for j in candidates(fresh, offer(groups=("g",)), 1, NOW)] == [1]
+
+
+def test_a_group_listed_twice_gives_each_job_once(fresh: Session) -> None:
+    fresh.add_all([job(1, group="g"), job(2, group="g")])
+    fresh.flush()
+    assert [j.id for j in candidates(fresh, offer(groups=("g", "g")), 5, NOW)] == [1, 2]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -97,6 +98,41 @@ def test_writing_onto_a_directory_fails(storage: Storage) -> None:
     with pytest.raises(IsADirectoryError):
         put(storage, "ada/data", b"x")
     assert storage.stat("ada/data") == Entry("ada/data", True)
+
+
+def test_a_writer_stores_its_pieces_only_on_commit(storage: Storage) -> None:
+    put(storage, "ada/data/f.bin", b"old")
+    writer = storage.writer("ada/data/f.bin")
+    writer.write(b"ab", bytearray(b"cd"), memoryview(b"--ef")[2:])
+    writer.write(os.urandom(9 * MB))  # S3: past one part, so a multipart upload
+    assert content(storage, "ada/data/f.bin") == b"old"  # not visible yet
+    assert writer.commit() == 6 + 9 * MB
+    assert content(storage, "ada/data/f.bin")[:6] == b"abcdef"
+    assert storage.stat("ada/data/f.bin") == Entry("ada/data/f.bin", False, 6 + 9 * MB)
+    writer.abort()  # harmless after a commit
+    assert storage.stat("ada/data/f.bin") is not None
+
+
+def test_an_aborted_writer_leaves_nothing(storage: Storage) -> None:
+    put(storage, "ada/data/kept.txt", b"previous")
+    for key in ("ada/data/kept.txt", "ada/data/new.bin"):
+        writer = storage.writer(key)
+        writer.write(os.urandom(9 * MB))
+        writer.abort()
+        writer.abort()  # twice is fine
+    assert content(storage, "ada/data/kept.txt") == b"previous"
+    assert storage.stat("ada/data/new.bin") is None
+    assert tree(storage, "ada") == {
+        Entry("ada/data", True),
+        Entry("ada/data/kept.txt", False, 8),
+    }
+
+
+def test_a_writer_refuses_a_directory(storage: Storage) -> None:
+    storage.mkdir("ada/data")
+    for key in ("ada/data", ""):
+        with pytest.raises(IsADirectoryError):
+            storage.writer(key)
 
 
 # -- stat / list -------------------------------------------------------------------
