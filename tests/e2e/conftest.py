@@ -24,6 +24,22 @@ from tests.support.processes import REPO, free_port, labcloud_process
 
 PASSWORD = "analysis-42"
 TERMINAL = {"finished", "error", "canceled"}
+LOG_TAIL_LINES = 80
+_running: list[Path] = []  # the folders of the platforms up now, whose logs a failure shows
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test's report ends with the tails of the running processes' logs: an
+    end-to-end failure is often only explained there, and the folders are gone after."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    for folder in _running:
+        for log_file in sorted(folder.glob("*.log")):
+            lines = log_file.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            report.sections.append((f"log tail: {log_file.name}", "\n".join(lines)))
 
 
 @dataclass
@@ -176,6 +192,8 @@ def platform(
                 ready_url=worker_url + "/",
             )
         )
+        _running.append(tmp)
+        stack.callback(_running.remove, tmp)
         yield Platform(tmp, user_url, worker_url, common, stack)
 
 

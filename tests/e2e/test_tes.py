@@ -105,6 +105,12 @@ def wait(client: tes.HTTPClient, task_id: str, states: set[str] = TERMINAL) -> t
     raise AssertionError(f"task {task_id} still {task.state}")
 
 
+def ends_as(client: tes.HTTPClient, task_id: str, state: str) -> None:
+    """Wait for the task to end and assert its state, showing its logs if it is another."""
+    task = wait(client, task_id)
+    assert task.state == state, (task.state, [log.system_logs for log in task.logs or []])
+
+
 def get(http: httpx.Client, task_id: str, view: str) -> dict[str, Any]:
     response = http.get(f"/tasks/{task_id}", params={"view": view})
     assert response.status_code == 200, response.text
@@ -145,8 +151,8 @@ def test_create_get_in_every_view_and_list_with_filters(
         tes.Task(name=f"{run}-gamma", executors=[ex("false")], tags={"run": run})
     )
     for task_id in ids:
-        assert wait(client, task_id).state == "COMPLETE"
-    assert wait(client, failing).state == "EXECUTOR_ERROR"
+        ends_as(client, task_id, "COMPLETE")
+    ends_as(client, failing, "EXECUTOR_ERROR")
 
     for view in ("MINIMAL", "BASIC", "FULL"):
         shown = get(http, ids[0], view)
@@ -208,7 +214,7 @@ def test_cancel_a_running_task(client: tes.HTTPClient, http: httpx.Client) -> No
     client.cancel_task(task_id)
     assert client.get_task(task_id, view="MINIMAL").state in ("CANCELING", "CANCELED")
     started = time.monotonic()
-    assert wait(client, task_id).state == "CANCELED"
+    ends_as(client, task_id, "CANCELED")
     assert time.monotonic() - started < 30
     assert http.post(f"/tasks/{task_id}:cancel").json() == {}  # again: nothing to do
     assert http.post("/tasks/999999:cancel").status_code == 404
@@ -333,7 +339,7 @@ def test_http_input_and_output(client: tes.HTTPClient, http: httpx.Client) -> No
                 executors=[ex("true")],
             )
         )
-        assert wait(client, missing).state == "SYSTEM_ERROR"
+        ends_as(client, missing, "SYSTEM_ERROR")
         [log] = get(http, missing, "FULL")["logs"]
         assert any("HTTP 404" in line for line in log["system_logs"]), log
 
@@ -348,15 +354,15 @@ def test_failing_executor_with_and_without_ignore_error(
         tes.Task(executors=[ex("sh", "-c", "exit 3", ignore_error=True), ex("echo", "after")])
     )
     not_found = client.create_task(tes.Task(executors=[ex("ERROR")]))
-    assert wait(client, stops).state == "EXECUTOR_ERROR"
+    ends_as(client, stops, "EXECUTOR_ERROR")
     full = get(http, stops, "FULL")["logs"][0]
     assert [e["exit_code"] for e in full["logs"]] == [3] and full["logs"][0]["stderr"] == "bad\n"
-    assert wait(client, goes_on).state == "COMPLETE"
+    ends_as(client, goes_on, "COMPLETE")
     full = get(http, goes_on, "FULL")["logs"][0]
     assert [e["exit_code"] for e in full["logs"]] == [3, 0]
     assert full["logs"][1]["stdout"] == "after\n"
     assert any("ignore_error" in line for line in full["system_logs"])
-    assert wait(client, not_found).state == "EXECUTOR_ERROR"
+    ends_as(client, not_found, "EXECUTOR_ERROR")
     assert get(http, not_found, "FULL")["logs"][0]["logs"][0]["exit_code"] == 127
 
 
@@ -380,7 +386,7 @@ def test_backend_parameters_images_groups_and_auth(
         ),
     )
     task_id = client.create_task(lenient)
-    assert wait(client, task_id).state == "COMPLETE"
+    ends_as(client, task_id, "COMPLETE")
     full = get(http, task_id, "FULL")
     assert full["resources"]["backend_parameters"] == {"gpu_count": "0"}
     assert any("VmSize" in line for line in full["logs"][0]["system_logs"])
