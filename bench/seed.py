@@ -68,9 +68,12 @@ def mixed(rng: random.Random) -> Requirements:
     )
 
 
-def mixed_offers(pollers: int, rng: random.Random) -> list[queue.WorkerOffer]:
+def mixed_offers(
+    pollers: int, rng: random.Random, *, give_any_away: bool = False
+) -> list[queue.WorkerOffer]:
     """`pollers` offers: first one big offer per (environment, GPU model), so every mixed
-    job has a taker, then small varied ones. One poller gets the biggest local offer."""
+    job has a taker, then small varied ones. One poller gets the biggest local offer.
+    `give_any_away`: some small offers leave young "any" jobs to others (`older_than`)."""
     offers = [
         queue.WorkerOffer(
             worker_id=f"big-{env.value}-{model}",
@@ -96,6 +99,7 @@ def mixed_offers(pollers: int, rng: random.Random) -> list[queue.WorkerOffer]:
                 gpu_model=model,
                 groups=rng.choice([(), ("lab-a",)]),
                 gpus=rng.choice([None, 1, 2]) if model else None,
+                older_than=rng.choice([0.0, 0.0, 3600.0]) if give_any_away else 0.0,
             )
         )
     return offers[:pollers]

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from bench.seed import GPU_MODELS, mixed_offers
 from shared import db
 from shared.jobs.specs import Environment, SubmittedJob
 from tests.integration.workerfacing_api.conftest import WorkerAPI, job_payload
@@ -101,8 +102,6 @@ def test_every_job_is_claimed_exactly_once(api: WorkerAPI, db_url: str, engines:
 # (jobs, pollers) per database: PostgreSQL is the deployment for many API processes;
 # SQLite serialises its writers, so a smaller crowd proves the same there.
 CROWD = {"postgresql": (1000, 32), "sqlite": (300, 8)}
-GPU_MODELS = (None, "A100", "V100", "T4")
-ENVIRONMENTS = (Environment.local, Environment.cloud)
 
 
 def _mixed_job(job_id: int, rng: random.Random) -> dict[str, Any]:
@@ -123,40 +122,6 @@ def _mixed_job(job_id: int, rng: random.Random) -> dict[str, Any]:
     )
 
 
-def _mixed_offers(pollers: int, rng: random.Random) -> list[queue.WorkerOffer]:
-    """One big poller per (environment, GPU model), so that every job has a taker; the
-    rest small and varied."""
-    offers = [
-        queue.WorkerOffer(
-            worker_id=f"big-{env.value}-{model}",
-            environment=env,
-            memory=64000,
-            cpu_cores=8,
-            gpu_mem=40000 if model else 0,
-            gpu_model=model,
-            groups=("lab-a",),
-        )
-        for env in ENVIRONMENTS
-        for model in GPU_MODELS
-    ]
-    while len(offers) < pollers:
-        model = rng.choice(GPU_MODELS)
-        offers.append(
-            queue.WorkerOffer(
-                worker_id=f"p{len(offers)}",
-                environment=rng.choice(ENVIRONMENTS),
-                memory=rng.choice([2000, 8000, 32000]),
-                cpu_cores=rng.choice([1, 2, 4, 8]),
-                gpu_mem=rng.choice([8000, 16000]) if model else 0,
-                gpu_model=model,
-                groups=rng.choice([(), ("lab-a",)]),
-                gpus=rng.choice([None, 1, 2]) if model else None,
-                older_than=rng.choice([0.0, 0.0, 3600.0]),  # some give "any" jobs away
-            )
-        )
-    return offers
-
-
 def test_a_crowd_of_pollers_with_mixed_offers_claims_every_job_once(
     api: WorkerAPI, db_url: str
 ) -> None:
@@ -169,7 +134,7 @@ def test_a_crowd_of_pollers_with_mixed_offers_claims_every_job_once(
     with api.ctx.sessions() as session:
         queued = {job.job_id: job for job in session.scalars(sa.select(QueuedJob))}
         session.expunge_all()
-    offers = _mixed_offers(pollers, rng)
+    offers = mixed_offers(pollers, rng, give_any_away=True)
     claims: list[list[tuple[int, dt.datetime]]] = [[] for _ in offers]
     errors: list[BaseException] = []
     start = threading.Barrier(len(offers))
