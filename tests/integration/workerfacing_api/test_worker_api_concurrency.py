@@ -61,7 +61,10 @@ def test_every_job_is_claimed_exactly_once(api: WorkerAPI, db_url: str, engines:
                     jobs = queue.claim(session, offer, random.randint(1, 3), 120, utcnow())
                     claimed[n].extend(job.job_id for job in jobs)
                 empty_rounds = 0 if jobs else empty_rounds + 1
-                time.sleep(0.001)  # a worker polls again later, not in a tight loop
+                # A worker runs what it got before it polls again. Without this pause one
+                # thread could take every SQLite write lock in turn while the others' busy
+                # handlers slept: the claims would not overlap (seen once in CI).
+                time.sleep(0.01 if jobs else 0.001)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
