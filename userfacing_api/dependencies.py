@@ -19,6 +19,9 @@ from userfacing_api.context import AppContext
 from userfacing_api.services.files import UserFiles
 
 USERS_GROUP = "users"
+ADMIN_GROUP = "admin"
+#: Who calls an administrator's endpoint with the internal API key (`labcloud admin`).
+OPERATOR = Principal(username="labcloud-operator", groups=(ADMIN_GROUP,))
 
 
 async def get_context(request: Request) -> AppContext:
@@ -55,6 +58,19 @@ async def get_current_user(principal: PrincipalDep) -> Principal:
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
+
+
+async def get_admin(ctx: ContextDep, request: Request) -> Principal:
+    """An administrator: a bearer token (or cookie) of the `admin` group, or the internal
+    API key (`x-api-key`, what `labcloud admin` sends) for the operator."""
+    if (key := request.headers.get("x-api-key")) is not None:
+        check_api_key(key, ctx.settings.api_key)
+        return OPERATOR
+    principal = await verify_async(ctx.verifier, bearer_token(request, allow_cookie=True))
+    return require_group(principal, ADMIN_GROUP)
+
+
+CurrentAdmin = Annotated[Principal, Depends(get_admin)]
 
 
 async def get_user_files(ctx: ContextDep, user: CurrentUser) -> UserFiles:

@@ -24,6 +24,7 @@ class UserGroup(enum.StrEnum):
     workers = "workers"
     cloud = "cloud"
     tes = "tes"  # labcloud: may use the GA4GH TES API (when TES_GROUP is tes)
+    admin = "admin"  # labcloud: administers accounts, quotas and limits (needs x-api-key to create)
 
 
 class UserPublic(BaseModel):
