@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from shared import db
 from shared.api.errors import register_error_handlers
+from shared.api.json_body import StrictJSONMiddleware
 from shared.app_config import InvalidCatalogue, open_catalogue
 from shared.auth import make_local_tokens, make_verifier
 from shared.background import BackgroundTasks, Periodic
@@ -194,6 +195,7 @@ def create_app(
         ],
     )
     app.state.ctx = ctx
+    app.add_middleware(StrictJSONMiddleware)  # inside CORS: its 400s carry CORS headers
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

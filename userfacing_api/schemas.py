@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 from typing import Any, Literal
 
@@ -17,6 +16,8 @@ from pydantic import (
 
 from shared.jobs.specs import HardwareSpecs
 from shared.jobs.states import JobStatus
+from shared.timestamps import UtcDateTime
+from shared.validation import BigCount, Name, RowId, StorableText
 
 
 class UserGroup(enum.StrEnum):
@@ -112,7 +113,13 @@ class Environment(enum.StrEnum):
 
 
 class JobBase(BaseModel):
-    job_name: str = Field(min_length=1, max_length=255, examples=["first-demo"])
+    job_name: Name = Field(
+        min_length=1,
+        max_length=255,
+        description="names the job's output folders: at most 255 bytes of UTF-8, "
+        "no '/', no leading '.', no control characters",
+        examples=["first-demo"],
+    )
     environment: Environment | None = Field(
         default=None, description="cloud, local, or null for any"
     )
@@ -169,9 +176,9 @@ class JobPublic(JobBase):
     id: int
     user_id: str
     user_email: str | None = None
-    date_created: dt.datetime
-    date_started: dt.datetime | None = None
-    date_finished: dt.datetime | None = None
+    date_created: UtcDateTime
+    date_started: UtcDateTime | None = None
+    date_finished: UtcDateTime | None = None
     status: JobStatus
     runtime_details: str | None = None
     paths_out: PathsOut
@@ -180,9 +187,9 @@ class JobPublic(JobBase):
 class JobStatusUpdate(BaseModel):
     """Sent by the worker API to `PUT /_job_status`."""
 
-    job_id: int
+    job_id: RowId
     status: JobStatus
-    runtime_details: str | None = None
+    runtime_details: StorableText | None = None
     operator_requeue: bool = Field(
         default=False, description="labcloud: an operator requeued this failed job"
     )
@@ -217,11 +224,11 @@ class JobLogUpdate(BaseModel):
     """Sent by the worker API to `PUT /_job_log` (labcloud): the latest tail of an
     attempt's output."""
 
-    job_id: int
-    attempt: int = Field(ge=0)
-    log: str = Field(max_length=64 * 1024)
+    job_id: RowId
+    attempt: RowId
+    log: StorableText = Field(max_length=64 * 1024)
     truncated: bool = False
-    end: int = Field(ge=0, description="where `log` ends, in characters of the attempt's output")
+    end: BigCount = Field(description="where `log` ends, in characters of the attempt's output")
 
 
 class JobLogPublic(BaseModel):
@@ -237,5 +244,5 @@ class StatusChange(BaseModel):
     """One applied status change of a job (`GET /jobs/{id}/statuses`, labcloud)."""
 
     status: JobStatus
-    time: dt.datetime
+    time: UtcDateTime
     runtime_details: str | None = None

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from shared import db
 from shared.api.errors import register_error_handlers
+from shared.api.json_body import StrictJSONMiddleware
 from shared.auth import make_verifier
 from shared.log_context import JobContextMiddleware
 from shared.settings import SettingsError
@@ -163,6 +164,7 @@ def create_app(
         ],
     )
     app.state.ctx = ctx
+    app.add_middleware(StrictJSONMiddleware)
     register_error_handlers(app)
     ctx.metrics.install(app, ctx.sessions, settings)  # GET /metrics
     app.add_middleware(JobContextMiddleware)  # log lines about /jobs/{id}/… name the job

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
+from shared.api.errors import error_responses
 from shared.auth.api_key import api_key_matches
 from userfacing_api.dependencies import ContextDep
 from userfacing_api.schemas import TokenResponse, UserGroup, UserPublic
@@ -23,7 +24,9 @@ COOKIE_MAX_AGE = 1800
     "/user",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses={409: {"description": "user exists"}, 400: {"description": "weak password"}},
+    responses=error_responses(
+        403, notes={409: "user exists", 400: "invalid username or weak password"}
+    ),
 )
 def register_user(
     form: LoginForm,
@@ -53,7 +56,7 @@ def register_user(
     "/token",
     status_code=status.HTTP_201_CREATED,
     response_model=TokenResponse,
-    responses={400: {"description": "wrong password"}, 404: {"description": "no user"}},
+    responses=error_responses(notes={400: "wrong password", 404: "no user"}),
 )
 def get_token(form: LoginForm, ctx: ContextDep) -> TokenResponse:
     """An ID token for the account (OAuth2 password form)."""
@@ -62,7 +65,7 @@ def get_token(form: LoginForm, ctx: ContextDep) -> TokenResponse:
     return TokenResponse(id_token=token, expires_in=expires_in)
 
 
-@router.post("/login")
+@router.post("/login", responses=error_responses(notes={400: "wrong password", 404: "no user"}))
 def login(form: LoginForm, ctx: ContextDep) -> JSONResponse:
     """Set the `Authorization` cookie for browser use."""
     assert ctx.accounts is not None

@@ -6,17 +6,26 @@ from typing import Annotated
 from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.params import Query
 from fastapi.responses import StreamingResponse
 
-from shared.api.errors import NotFound
+from shared.api.errors import NotFound, error_responses
 from shared.api.uploads import OPENAPI_BODY, receive_file
 from shared.storage.presign import presigned_get, presigned_post
 from userfacing_api.dependencies import UserFilesDep
 from userfacing_api.schemas import FileHTTPRequest, FileInfo, FileRename, UploadFileType
 
-router = APIRouter(tags=["Files"])
+router = APIRouter(tags=["Files"], responses=error_responses(400, 401, 403, 404))
+
+_PATH_RULES = "names of at most 255 bytes (UTF-8), at most 4096 bytes in all, no control characters"
+FilePath = Annotated[
+    str,
+    Path(description=f"relative to your root; {_PATH_RULES}", examples=["data/demo/frames.tif"]),
+]
+FolderPath = Annotated[
+    str, Path(description=f"relative to the `f_type` folder; {_PATH_RULES}", examples=["demo"])
+]
 
 
 def _sibling_url(request: Request, suffix: str) -> str:
@@ -35,7 +44,7 @@ def _auth_headers(request: Request) -> dict[str, str]:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}, "application/zip": {}}}},
 )
-def download(file_path: str, files: UserFilesDep) -> StreamingResponse:
+def download(file_path: FilePath, files: UserFilesDep) -> StreamingResponse:
     """Stream a file, or a directory as a zip built while it is sent."""
     result = files.download(file_path)
     headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.filename)}"}
@@ -46,7 +55,7 @@ def download(file_path: str, files: UserFilesDep) -> StreamingResponse:
 
 
 @router.get("/files/{file_path:path}/url", response_model=FileHTTPRequest)
-def download_request(file_path: str, request: Request, files: UserFilesDep) -> FileHTTPRequest:
+def download_request(file_path: FilePath, request: Request, files: UserFilesDep) -> FileHTTPRequest:
     """How to download the file yourself: a presigned GET on S3 (600 s), else the
     `/download` URL with your auth (a folder always: it comes as a zip)."""
     entry = files.find(file_path)
@@ -62,7 +71,9 @@ def download_request(file_path: str, request: Request, files: UserFilesDep) -> F
 @router.get("/files/{base_path:path}", response_model=list[FileInfo])
 def list_files(
     files: UserFilesDep,
-    base_path: str = "",
+    base_path: Annotated[
+        str, Path(description=f"relative to your root; {_PATH_RULES}", examples=["data/"])
+    ],
     show_dirs: Annotated[bool, Query()] = True,
     recursive: Annotated[bool, Query()] = False,
     exact_sizes: Annotated[
@@ -87,7 +98,7 @@ def list_files(
 
 
 async def _upload(
-    f_type: UploadFileType, base_path: str, request: Request, files: UserFilesDep
+    f_type: UploadFileType, base_path: FolderPath, request: Request, files: UserFilesDep
 ) -> FileInfo:
     files.upload_target(f_type.value, base_path)  # a bad path is refused before the body is read
     rel, _size = await receive_file(
@@ -97,7 +108,7 @@ async def _upload(
 
 
 def _upload_request(
-    f_type: UploadFileType, base_path: str, request: Request, files: UserFilesDep
+    f_type: UploadFileType, base_path: FolderPath, request: Request, files: UserFilesDep
 ) -> FileHTTPRequest:
     target = files.upload_target(f_type.value, base_path)  # validates the path
     if post := presigned_post(files.storage, files.key(target)):
@@ -112,10 +123,11 @@ def _upload_request(
     "/files/{f_type}/{base_path:path}/upload",
     status_code=status.HTTP_201_CREATED,
     response_model=FileInfo,
+    responses=error_responses(409),
     openapi_extra=OPENAPI_BODY,
 )
 async def upload(
-    f_type: UploadFileType, base_path: str, request: Request, files: UserFilesDep
+    f_type: UploadFileType, base_path: FolderPath, request: Request, files: UserFilesDep
 ) -> FileInfo:
     """Upload one file (multipart field `file`; other fields are ignored) into
     `<f_type>/<base_path>/`. It is streamed into storage and appears only once complete."""
@@ -138,7 +150,7 @@ async def upload_top(f_type: UploadFileType, request: Request, files: UserFilesD
     response_model=FileHTTPRequest,
 )
 def upload_request(
-    f_type: UploadFileType, base_path: str, request: Request, files: UserFilesDep
+    f_type: UploadFileType, base_path: FolderPath, request: Request, files: UserFilesDep
 ) -> FileHTTPRequest:
     """How to upload into the folder yourself (local storage: `/upload` with your auth)."""
     return _upload_request(f_type, base_path, request, files)
@@ -160,8 +172,11 @@ def upload_request_top(
     "/files/{f_type}/{base_path:path}/",
     status_code=status.HTTP_201_CREATED,
     response_model=FileInfo,
+    responses=error_responses(409),
 )
-def create_directory(f_type: UploadFileType, base_path: str, files: UserFilesDep) -> FileInfo:
+def create_directory(
+    f_type: UploadFileType, base_path: FolderPath, files: UserFilesDep
+) -> FileInfo:
     """Create a directory (and its parents)."""
     return files.mkdir(f_type.value, base_path)
 
@@ -169,15 +184,15 @@ def create_directory(f_type: UploadFileType, base_path: str, files: UserFilesDep
 @router.put(
     "/files/{file_path:path}",
     response_model=FileInfo,
-    responses={405: {"description": "predefined or non-empty directory"}},
+    responses=error_responses(409, notes={405: "predefined or non-empty directory"}),
 )
-def rename(file_path: str, body: FileRename, files: UserFilesDep) -> FileInfo:
+def rename(file_path: FilePath, body: FileRename, files: UserFilesDep) -> FileInfo:
     """Rename a file or an empty directory to `path` (`//` in it is normalised)."""
     return files.rename(file_path, body.path)
 
 
 @router.delete("/files/{file_path:path}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(file_path: str, files: UserFilesDep) -> Response:
+def delete(file_path: FilePath, files: UserFilesDep) -> Response:
     """Delete recursively; the root or a predefined folder is emptied and kept."""
     files.delete(file_path)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -16,8 +16,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from shared.api.auth import bearer_token, verify
-from shared.api.errors import BadRequest
+from shared.api.errors import BadRequest, error_responses
 from shared.auth.tokens import Principal
+from shared.validation import parse_int
 from userfacing_api.dependencies import ContextDep, SessionDep
 from userfacing_api.services import tes, tes_tasks
 from userfacing_api.services.basic_auth import BasicLoginFailed, BasicLogins
@@ -33,7 +34,9 @@ from userfacing_api.tes_schemas import (
 )
 
 PREFIX = "/ga4gh/tes/v1"
-router = APIRouter(prefix=PREFIX, tags=["GA4GH TES"])
+router = APIRouter(
+    prefix=PREFIX, tags=["GA4GH TES"], responses=error_responses(400, 401, 403)
+)
 _CHALLENGE = 'Bearer, Basic realm="labcloud", charset="UTF-8"'
 
 
@@ -149,7 +152,7 @@ def service_info(request: Request, ctx: ContextDep) -> dict[str, Any]:
     return info.model_dump(exclude_none=True)
 
 
-@router.post("/tasks", summary="CreateTask", responses={400: {}, 401: {}, 403: {}})
+@router.post("/tasks", summary="CreateTask", responses=error_responses(415))
 def create_task(
     caller: TesCaller,  # first: a caller without credentials gets 401, whatever the body
     files: TesFiles,
@@ -163,7 +166,7 @@ def create_task(
     return TesCreateTaskResponse(id=str(job.id)).model_dump()
 
 
-@router.get("/tasks", summary="ListTasks", responses={400: {}, 401: {}, 403: {}})
+@router.get("/tasks", summary="ListTasks")
 def list_tasks(
     request: Request, _caller: TesCaller, files: TesFiles, session: SessionDep
 ) -> dict[str, Any]:
@@ -172,8 +175,8 @@ def list_tasks(
     raw_size = q.get("page_size")
     if raw_size is None or raw_size == "":
         page_size = tes_tasks.DEFAULT_PAGE_SIZE
-    elif raw_size.isdigit() and 1 <= int(raw_size) <= tes_tasks.MAX_PAGE_SIZE:
-        page_size = int(raw_size)
+    elif (size := parse_int(raw_size, tes_tasks.MAX_PAGE_SIZE)) and size >= 1:
+        page_size = size
     else:
         raise BadRequest(f"page_size must be between 1 and {tes_tasks.MAX_PAGE_SIZE}")
     state = None
@@ -193,7 +196,7 @@ def list_tasks(
     return TesListTasksResponse(tasks=tasks, next_page_token=token).model_dump(exclude_none=True)
 
 
-@router.get("/tasks/{task_id}", summary="GetTask", responses={400: {}, 401: {}, 404: {}})
+@router.get("/tasks/{task_id}", summary="GetTask", responses=error_responses(404))
 def get_task(
     task_id: str, request: Request, _caller: TesCaller, files: TesFiles, session: SessionDep
 ) -> dict[str, Any]:
@@ -201,7 +204,7 @@ def get_task(
     return tes_tasks.show_task(session, files, task_id, _view(request))
 
 
-@router.post("/tasks/{task_id}:cancel", summary="CancelTask", responses={401: {}, 404: {}})
+@router.post("/tasks/{task_id}:cancel", summary="CancelTask", responses=error_responses(404))
 def cancel_task(
     task_id: str, caller: TesCaller, session: SessionDep, ctx: ContextDep
 ) -> dict[str, Any]:

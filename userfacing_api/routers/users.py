@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from shared.api.errors import error_responses
 from userfacing_api.dependencies import ContextDep, CurrentUser, SessionDep
 from userfacing_api.schemas import Preferences, UserPublic
 from userfacing_api.services import preferences
@@ -33,18 +34,28 @@ def access_info(ctx: ContextDep) -> dict[str, Any]:
     return info
 
 
-@router.get("/user", response_model=UserPublic)
+@router.get("/user", response_model=UserPublic, responses=error_responses(401, 403))
 def describe_current_user(user: CurrentUser) -> UserPublic:
     return UserPublic(email=user.email, groups=list(user.groups))
 
 
-@router.get("/user/preferences", response_model=Preferences, tags=["Notifications"])
+@router.get(
+    "/user/preferences",
+    response_model=Preferences,
+    tags=["Notifications"],
+    responses=error_responses(401, 403),
+)
 def get_preferences(user: CurrentUser, session: SessionDep) -> Preferences:
     """labcloud: whether the user gets an email when a job ends."""
     return Preferences(notify_email=preferences.notify_email(session, user.username))
 
 
-@router.put("/user/preferences", response_model=Preferences, tags=["Notifications"])
+@router.put(
+    "/user/preferences",
+    response_model=Preferences,
+    tags=["Notifications"],
+    responses=error_responses(400, 401, 403),
+)
 def put_preferences(body: Preferences, user: CurrentUser, session: SessionDep) -> Preferences:
     """labcloud: opt in or out of job emails."""
     preferences.set_notify_email(session, user.username, body.notify_email)

@@ -33,7 +33,7 @@ def register(
     session: Session, username: str, password: str, groups: Iterable[str], min_length: int
 ) -> User:
     """Create a local account; the username doubles as email when it is one."""
-    if not USERNAME.match(username) or ".." in username:
+    if not USERNAME.fullmatch(username) or ".." in username:
         raise BadRequest(
             "username must be 1-128 characters: letters, digits and . _ @ + - "
             "(not starting with a symbol)"

@@ -7,6 +7,8 @@ delivers the message to the worker API later, so the request never waits on it.
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,11 +26,13 @@ from shared.jobs.specs import (
     SubmittedJob,
 )
 from shared.jobs.states import JobStatus
+from shared.storage.base import StorageError
 from shared.storage.paths import UnsafePath, clean_relpath, join
 from userfacing_api.db.models import Job, JobLog, OutboxMessage
 from userfacing_api.schemas import JobCreate, JobPublic, PathsOut
 from userfacing_api.services.files import UserFiles
 
+log = logging.getLogger(__name__)
 OUTPUT_KINDS = ("output", "log", "artifact")
 MAX_PAGE = 1000
 
@@ -256,5 +260,11 @@ def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
     session.execute(delete(JobLog).where(JobLog.job_id == job.id))
     session.execute(delete(Job).where(Job.id == job.id))
     session.commit()
+    # The job is gone: from here on nothing may fail the request. Outputs that cannot
+    # be deleted (a name from before the name rules, say) stay, for the user to remove.
     for rel in paths_out(job.job_name).values():
-        files.storage.delete(files.key(rel))
+        key = files.key(rel)
+        try:
+            files.storage.delete(key)
+        except (OSError, UnsafePath, StorageError) as exc:
+            log.warning("job %s deleted, but not its outputs at %s: %s", job.id, key, exc)

@@ -103,7 +103,9 @@ def record_invalid_job(
     values: dict[str, Any] = {
         "job_id": job_id,
         "spec": json.loads(json.dumps(payload, default=str)),
-        "environment": environment if environment in set(Environment) else Environment.any.value,
+        "environment": environment
+        if isinstance(environment, str) and environment in set(Environment)
+        else Environment.any.value,
         "priority": 0,
         "paths_upload": {},
         "status": JobStatus.error.value,
