@@ -20,7 +20,7 @@ from tests.support.api_stack import running_stack
 from tests.support.fuzzing import FuzzResult, fuzz
 
 PERSONAS = ("user", "tes", "worker", "key")
-MAX_EXAMPLES = 10  # per operation and phase: bounds the time, the coverage phase adds more
+MAX_EXAMPLES = 5  # per operation and phase: bounds the time, the coverage phase adds more
 
 
 class Tally:
@@ -43,8 +43,11 @@ class Tally:
 def tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
     tally = Tally()
     yield tally
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and tally.runs:
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is None or capture is None or not tally.runs:
+        return
+    with capture.global_and_fixture_disabled():  # printed even without -s
         reporter.write_line("")
         for name, run in tally.runs:
             reporter.write_line(f"schemathesis {name}: {run.summary()}")

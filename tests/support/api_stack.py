@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 from shared.transport.http import HttpTransport
 from tests.support.databases import fresh_database
@@ -41,10 +42,32 @@ class Stack:
     user_url: str
     worker_url: str
     root: Path  # the storage root both APIs share
+    db_urls: tuple[str, str] = ("", "")  # the user API's database, the worker API's
     headers: dict[str, dict[str, str]] = field(default_factory=dict)  # persona → headers
     job_id: int = 0  # alice's job, held by the worker
     finished_job_id: int = 0  # alice's job that has ended
     task_id: int = 0  # the TES user's task (a job), queued
+
+    def state(self) -> dict[str, object]:
+        """Everything a request could change: every row of both databases and every
+        file under the storage root (path and size)."""
+        tables: dict[str, object] = {}
+        for db_url in self.db_urls:
+            engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+            try:
+                meta = sa.MetaData()
+                meta.reflect(engine)
+                with engine.connect() as conn:
+                    for name, table in sorted(meta.tables.items()):
+                        rows = conn.execute(sa.select(table)).all()
+                        tables[f"{db_url.rpartition('/')[2]}.{name}"] = sorted(map(repr, rows))
+            finally:
+                engine.dispose()
+        files = sorted(
+            (p.relative_to(self.root).as_posix(), p.stat().st_size if p.is_file() else -1)
+            for p in self.root.rglob("*")
+        )
+        return {"tables": tables, "files": files}
 
     def user_client(self, persona: str | None = None) -> httpx.Client:
         return httpx.Client(
@@ -114,7 +137,7 @@ def running_stack(db_kind: str, tmp_path: Path) -> Iterator[Stack]:
                 serve_in_thread(user_app, port=user_port),
                 serve_in_thread(worker_app, port=worker_port),
             ):
-                stack = Stack(db_kind, user_url, worker_url, root)
+                stack = Stack(db_kind, user_url, worker_url, root, (user_db, worker_db))
                 seed(stack, user_app.state.ctx.sessions)
                 yield stack
         finally:

@@ -56,7 +56,8 @@ def register(
 
 def authenticate(session: Session, username: str, password: str) -> User:
     """The account if the password matches; NotFound / BadRequest as DECODE answers."""
-    user = session.get(User, username)
+    # A name no account can have (NUL, say, which PostgreSQL refuses) is nobody's.
+    user = session.get(User, username) if USERNAME.fullmatch(username) else None
     if user is None:
         raise NotFound("user not found")
     try:
