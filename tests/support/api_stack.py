@@ -47,27 +47,36 @@ class Stack:
     job_id: int = 0  # alice's job, held by the worker
     finished_job_id: int = 0  # alice's job that has ended
     task_id: int = 0  # the TES user's task (a job), queued
+    _engines: list[tuple[sa.Engine, sa.MetaData]] = field(default_factory=list, repr=False)
 
     def state(self) -> dict[str, object]:
         """Everything a request could change: every row of both databases and every
         file under the storage root (path and size)."""
         tables: dict[str, object] = {}
-        for db_url in self.db_urls:
-            engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
-            try:
-                meta = sa.MetaData()
-                meta.reflect(engine)
-                with engine.connect() as conn:
-                    for name, table in sorted(meta.tables.items()):
-                        rows = conn.execute(sa.select(table)).all()
-                        tables[f"{db_url.rpartition('/')[2]}.{name}"] = sorted(map(repr, rows))
-            finally:
-                engine.dispose()
+        for engine, meta in self._reflected():
+            with engine.connect() as conn:
+                for name, table in sorted(meta.tables.items()):
+                    rows = conn.execute(sa.select(table)).all()
+                    tables[f"{engine.url.database}.{name}"] = sorted(map(repr, rows))
         files = sorted(
             (p.relative_to(self.root).as_posix(), p.stat().st_size if p.is_file() else -1)
             for p in self.root.rglob("*")
         )
         return {"tables": tables, "files": files}
+
+    def _reflected(self) -> list[tuple[sa.Engine, sa.MetaData]]:
+        if not self._engines:
+            for db_url in self.db_urls:
+                engine = sa.create_engine(db_url)
+                meta = sa.MetaData()
+                meta.reflect(engine)
+                self._engines.append((engine, meta))
+        return self._engines
+
+    def close(self) -> None:
+        for engine, _ in self._engines:
+            engine.dispose()
+        self._engines.clear()
 
     def user_client(self, persona: str | None = None) -> httpx.Client:
         return httpx.Client(
@@ -139,7 +148,10 @@ def running_stack(db_kind: str, tmp_path: Path) -> Iterator[Stack]:
             ):
                 stack = Stack(db_kind, user_url, worker_url, root, (user_db, worker_db))
                 seed(stack, user_app.state.ctx.sessions)
-                yield stack
+                try:
+                    yield stack
+                finally:
+                    stack.close()
         finally:
             user_app.state.ctx.engine.dispose()
             worker_app.state.ctx.engine.dispose()
