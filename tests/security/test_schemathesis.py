@@ -99,5 +99,7 @@ def test_no_server_errors_and_answers_match_the_spec(
         coverage=persona in OWN_CALLERS[api],
     )
     tally.runs.append((f"{api} API as {persona} on {stack.db_kind}", result))
-    assert result.operations >= 15 and result.cases > 5 * result.operations, result.summary()
+    assert result.operations >= 15 and len(result.answered) == result.operations, (
+        f"operations never answered a case: {result.answered}; {result.summary()}"
+    )
     assert not result.failures, "\n".join([result.summary(), *result.failures[:30]])

@@ -33,6 +33,7 @@ class FuzzResult:
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
     statuses: collections.Counter[int] = field(default_factory=collections.Counter)
+    answered: set[str] = field(default_factory=set)  # operations that answered a case
 
     def summary(self) -> str:
         answered = ", ".join(f"{code}: {n}" for code, n in sorted(self.statuses.items()))
@@ -77,6 +78,7 @@ def fuzz(
             for interaction in recorder.interactions.values():
                 if interaction.response is not None:
                     result.statuses[interaction.response.status_code] += 1
+                    result.answered.add(recorder.label)
             for checks in recorder.checks.values():
                 for check in checks:
                     if check.failure_info is not None:
