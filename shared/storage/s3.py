@@ -13,10 +13,18 @@ until every copy has succeeded.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from shared.storage.base import Buffer, Entry, StorageError, abort_quietly, write_all
+from shared.storage.base import (
+    Buffer,
+    Entry,
+    OutsideScope,
+    StorageError,
+    abort_quietly,
+    write_all,
+)
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
 
 try:
@@ -58,12 +66,25 @@ class S3Storage:
         self.prefix = clean_relpath(prefix)
         self.presign_expiry_s = presign_expiry_s
         self._client = client if client is not None else _make_client(region, endpoint_url)
+        self._scope = ""
 
-    # -- key mapping ---------------------------------------------------------
+    # -- scope and key mapping -----------------------------------------------
+
+    @property
+    def scope(self) -> str:
+        return self._scope
+
+    def scoped(self, folder: str) -> S3Storage:
+        """A view confined to `folder` (S3 has no links: the key names it all)."""
+        view = copy.copy(self)
+        view._scope = self._check(folder)
+        return view
 
     def _check(self, key: str) -> str:
         if clean_relpath(key) != key:
             raise UnsafePath(f"not a clean key: {key!r}")
+        if not is_within(key, self._scope):
+            raise OutsideScope(f"'{key}' lies outside '{self._scope}'")
         return key
 
     def _obj(self, key: str) -> str:
@@ -182,12 +203,14 @@ class S3Storage:
         for level in levels:
             if self._is_file(level):
                 raise FileExistsError(key) if level == key else NotADirectoryError(key)
-        for level in levels:  # markers for the parents too, as DECODE does
-            self._client.put_object(Bucket=self.bucket, Key=self._obj(level) + "/", Body=b"")
+        for level in levels:  # markers for the parents too (within the scope), as DECODE does
+            if is_within(level, self._scope):
+                self._client.put_object(Bucket=self.bucket, Key=self._obj(level) + "/", Body=b"")
 
     def _is_file(self, key: str) -> bool:
+        """Whether an object is at `key` (a clean key, maybe a parent of the scope)."""
         try:
-            self._client.head_object(Bucket=self.bucket, Key=self._obj(key))
+            self._client.head_object(Bucket=self.bucket, Key=join(self.prefix, key))
             return True
         except ClientError as exc:
             if _is_not_found(exc):
@@ -267,8 +290,10 @@ class S3Storage:
         deleted would vanish with it.
         """
         parent = key.rpartition("/")[0]
-        if parent:
-            self._client.put_object(Bucket=self.bucket, Key=self._obj(parent) + "/", Body=b"")
+        if parent:  # may be the scope's parent: a marker of what exists anyway
+            self._client.put_object(
+                Bucket=self.bucket, Key=join(self.prefix, parent) + "/", Body=b""
+            )
 
     def uri(self, key: str) -> str:
         return f"{URI_SCHEME}{self.bucket}/{self._obj(key)}"
@@ -277,7 +302,7 @@ class S3Storage:
         base = f"{URI_SCHEME}{self.bucket}/" + (self.prefix + "/" if self.prefix else "")
         if not uri.startswith(base):
             raise ValueError(f"not a URI of {base!r}: {uri!r}")
-        return clean_relpath(uri[len(base) :])
+        return self._check(clean_relpath(uri[len(base) :]))
 
     # -- direct transfers (S3 only, not part of Storage) --------------------
 
