@@ -2,7 +2,9 @@
 
 Everything a user sees lives below `<user_id>/` in storage, in the predefined
 folders config, data, artifact (uploads) and output, log (job results; artifact
-too). Paths a client sends are cleaned (see `shared.storage.paths`) before use.
+too). Paths a client sends are cleaned (see `shared.storage.paths`) before use, and
+every storage call goes through a view scoped to `<user_id>/`: nothing outside it
+can be reached, not even through a link placed by hand (403).
 """
 
 from __future__ import annotations
@@ -60,10 +62,10 @@ class UserFiles:
     """One user's view of the storage."""
 
     def __init__(self, storage: Storage, user_id: str) -> None:
-        self.storage = storage
         self.root = clean_relpath(user_id)
         if not self.root or "/" in self.root:
             raise ValueError(f"unusable user id {user_id!r}")
+        self.storage = storage.scoped(self.root)
 
     def key(self, rel: str) -> str:
         return join(self.root, rel)
@@ -192,16 +194,17 @@ class UserFiles:
         return file_info(moved, self.root)
 
     def delete(self, raw_path: str) -> None:
-        """Delete recursively; the root or a predefined folder is emptied and re-created."""
+        """Delete a file or a folder with all it holds (a link: the link, never what it
+        points to). labcloud: the root and the predefined folders are refused, where
+        DECODE empties them: one request must not wipe a whole account or folder."""
         rel = clean(raw_path)
         if rel == "":
-            for entry in list(self.storage.list(self.root)):
-                self.storage.delete(entry.key)
-            self.init()
-            return
-        self.storage.delete(self.key(rel))
+            raise NotAllowed("your root folder cannot be deleted: delete what is in it")
         if rel in PREDEFINED:
-            self.storage.mkdir(self.key(rel))
+            raise NotAllowed(
+                f"'{rel}' is a predefined folder and cannot be deleted: delete what is in it"
+            )
+        self.storage.delete(self.key(rel))
 
     def download(self, raw_path: str) -> Download:
         rel = clean(raw_path)
