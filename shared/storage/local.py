@@ -239,10 +239,9 @@ class LocalStorage:
             os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
 
     def delete(self, key: str) -> None:
-        if key == "":
+        if self._check(key) == "":
             raise StorageError("refusing to delete the storage root")
         if key == self._scope:  # the scope's own folder, from a parent outside the scope
-            self._check(key)
             parent = self._scope_path.parent
             if Path(os.path.realpath(parent)) != parent:
                 raise OutsideScope(f"'{key}' lies below a link")
