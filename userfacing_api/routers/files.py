@@ -101,7 +101,7 @@ async def _upload(
 def _upload_request(
     f_type: UploadFileType, base_path: str, request: Request, files: UserFilesDep
 ) -> FileHTTPRequest:
-    target = files.upload_target(f_type.value, base_path)  # validates the path
+    target = files.upload_folder(f_type.value, base_path)  # validates the path
     if post := presigned_post(files.storage, files.key(target)):
         # S3: a form POST straight to the bucket, any file name into the folder
         return FileHTTPRequest(method="POST", url=post["url"], data=post["fields"])

@@ -168,6 +168,12 @@ class UserFiles:
         """The folder an upload URL points at (validated, relative to the user's root)."""
         return join(f_type, clean(raw_dir))
 
+    def upload_folder(self, f_type: str, raw_dir: str) -> str:
+        """`upload_target`, also checked in storage: no link there leads out (403)."""
+        folder = self.upload_target(f_type, raw_dir)
+        self.stat(folder)
+        return folder
+
     def rename(self, raw_path: str, raw_new: str) -> FileInfo:
         rel, new = clean(raw_path), clean(raw_new)
         if not new:
