@@ -180,8 +180,9 @@ def write_job_log(
 
 
 def create_job_dir(scratch: Path, job_id: str) -> Path:
-    """A fresh directory for one job below ``scratch``."""
-    scratch.mkdir(parents=True, exist_ok=True)
+    """A fresh directory for one job below ``scratch``, which is made private (0700):
+    the job dirs in it are opened to containers (:func:`share_with_container`)."""
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", job_id)[:64]
     path = scratch / f"job-{safe}-{uuid.uuid4().hex[:8]}"
     path.mkdir()
