@@ -278,9 +278,10 @@ def test_a_folder_download_skips_links_and_is_never_cut_short(links: Apis) -> No
 def outbox_files_down(user: TestClient, job_id: int) -> dict[str, str]:
     with user.app.state.ctx.sessions() as session:  # type: ignore[attr-defined]
         message = session.scalars(
-            select(OutboxMessage).where(
-                OutboxMessage.job_id == job_id, OutboxMessage.kind == "submit"
-            )
+            select(OutboxMessage)
+            .where(OutboxMessage.job_id == job_id, OutboxMessage.kind == "submit")
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
         ).one()
         files_down: dict[str, str] = message.payload["job"]["handler"]["files_down"]
         return files_down
@@ -314,8 +315,12 @@ def submit(links: Apis, data_ids: list[str]) -> tuple[int, str, dict[str, Any]]:
     assert reply.status_code == 201, reply.text
     job_id = reply.json()["id"]
     with links.user.app.state.ctx.sessions() as session:  # type: ignore[attr-defined]
+        # the latest: on SQLite a deleted job's id is given again (issue 13, item 1)
         payload = session.scalars(
-            select(OutboxMessage.payload).where(OutboxMessage.job_id == job_id)
+            select(OutboxMessage.payload)
+            .where(OutboxMessage.job_id == job_id, OutboxMessage.kind == "submit")
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
         ).one()
     return job_id, name, payload
 
@@ -430,3 +435,33 @@ def test_the_worker_api_still_serves_a_job_without_links(links: Apis) -> None:
     reply = UPLOAD_CALLS["upload"](links.worker, job_id, "sub", links.worker_auth)
     assert reply.status_code == 201, reply.text
     assert (links.root / ALICE / "output" / name / "sub/result.txt").read_bytes() == b"planted"
+
+
+@pytest.mark.parametrize("link", REFUSED)
+@pytest.mark.parametrize("where", ["job-folder", "output-itself"])
+def test_deleting_a_job_never_deletes_through_a_link(links: Apis, link: str, where: str) -> None:
+    job_id, name, _ = submit(links, [])
+    alice = links.root / ALICE
+    (alice / "log" / name).mkdir(parents=True)
+    (alice / "log" / name / "job.log").write_text("the job's own")
+    if where == "job-folder":
+        (alice / "output" / name).mkdir(parents=True)
+        replace_with_link(alice / "output" / name, link, links.root)
+    else:
+        replace_with_link(alice / "output", link, links.root)
+    assert links.user.delete(f"/jobs/{job_id}", headers=links.alice).status_code == 204
+    assert links.user.get(f"/jobs/{job_id}", headers=links.alice).status_code == 404
+    assert not (alice / "log" / name).exists()  # what the job wrote is gone
+    if where == "job-folder":
+        assert not os.path.lexists(alice / "output" / name)  # the link, not its target
+
+
+@pytest.mark.parametrize("link", REFUSED)
+def test_a_predefined_folder_that_is_a_link_does_not_break_the_root_listing(
+    links: Apis, link: str
+) -> None:
+    replace_with_link(links.root / ALICE / "data", link, links.root)
+    listing = links.user.get("/files/", params={"recursive": True}, headers=links.alice)
+    assert listing.status_code == 200, listing.text
+    assert [f["path"] for f in listing.json()] == ["artifact/", "config/", "log/", "output/"]
+    refused(upload(links.user, "/files/data/upload", "x.txt", links.alice))

@@ -9,6 +9,7 @@ can be reached, not even through a link placed by hand (403).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import humanize
 
 from shared.api.errors import BadRequest, Conflict, NotAllowed, NotFound
-from shared.storage.base import Entry, Storage, Writer, file_in_the_way
+from shared.storage.base import Entry, OutsideScope, Storage, Writer, file_in_the_way
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
 from shared.storage.zipstream import stream_zip
 from userfacing_api.schemas import FileInfo, FileType
@@ -75,9 +76,11 @@ class UserFiles:
         return key[len(self.root) + 1 :]
 
     def init(self) -> None:
-        """Create the predefined folders (idempotent)."""
+        """Create the predefined folders (idempotent). One that is a link placed by hand
+        leading out of the user's folder is left alone (and refused wherever named)."""
         for folder in PREDEFINED:
-            self.storage.mkdir(self.key(folder))
+            with contextlib.suppress(OutsideScope):
+                self.storage.mkdir(self.key(folder))
 
     def stat(self, rel: str) -> Entry | None:
         return self.storage.stat(self.key(rel))
