@@ -24,35 +24,29 @@ from urllib.parse import quote
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from tests.support.databases import fresh_database
-from userfacing_api.db.models import OutboxMessage
-from userfacing_api.db.session import upgrade as upgrade_user_db
-from userfacing_api.main import create_app as create_user_app
-from userfacing_api.settings import UserAPISettings
-from workerfacing_api.db.session import upgrade as upgrade_worker_db
-from workerfacing_api.main import create_app as create_worker_app
-from workerfacing_api.settings import WorkerAPISettings
+from tests.support.two_apis import TwoApis, two_apis
 
-REPO = Path(__file__).resolve().parents[2]
-API_KEY = "internal-key-for-tests-0123456789"
-SECRET = "s" * 40
-PASSWORD = "correct-horse-9"
 ALICE, BOB = "alice@example.org", "bob@example.org"
 BOB_SECRET, OUTSIDE_SECRET = b"bob's secret", b"outside the storage root"
 LINKS_IN = "data/set"  # where alice's links lie, next to her own file mine.txt
-PULL = {"memory": 1_000_000, "cpu_cores": 256, "gpu_mem": 1_000_000, "runners": "process"}
 
 
 @dataclass
 class Apis:
-    user: TestClient
-    worker: TestClient
+    both: TwoApis
     root: Path
     alice: dict[str, str]
     bob: dict[str, str]
     worker_auth: dict[str, str]
+
+    @property
+    def user(self) -> TestClient:
+        return self.both.user
+
+    @property
+    def worker(self) -> TestClient:
+        return self.both.worker
 
     def place_links(self) -> None:
         """A fresh storage: alice's and bob's files, a folder outside the root, links."""
@@ -112,51 +106,14 @@ def apis(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Apis]:
     tmp = tmp_path_factory.mktemp("links")
-    root = tmp / "files"
-    with fresh_database(request.param, tmp) as user_db, fresh_database(request.param, tmp) as w_db:
-        upgrade_user_db(user_db)
-        upgrade_worker_db(w_db)
-        common: dict[str, Any] = dict(
-            _env_file=None,
-            auth=True,
-            auth_token_secret=SECRET,
-            user_data_root_path=str(root),
-            internal_api_key_secret=API_KEY,
+    with two_apis(request.param, tmp, user_data_root_path=str(tmp / "files")) as both:
+        yield Apis(
+            both,
+            tmp / "files",
+            both.login(ALICE),
+            both.login(BOB),
+            both.login("ws-1", ("workers",)),
         )
-        user_app = create_user_app(
-            UserAPISettings(
-                **common,
-                database_url=user_db,
-                application_config_file=str(REPO / "application_config.yaml"),
-            ),
-            run_background=False,
-        )
-        worker_app = create_worker_app(
-            WorkerAPISettings(**common, database_url=w_db), run_background=False
-        )
-        with TestClient(user_app) as user, TestClient(worker_app) as worker:
-
-            def login(name: str, groups: tuple[str, ...]) -> dict[str, str]:
-                user.post(
-                    "/user",
-                    headers={"x-api-key": API_KEY},
-                    data={"username": name, "password": PASSWORD},
-                    params=[("groups", g) for g in groups],
-                )
-                reply = user.post("/token", data={"username": name, "password": PASSWORD})
-                assert reply.status_code == 201, reply.text
-                return {"Authorization": f"Bearer {reply.json()['id_token']}"}
-
-            yield Apis(
-                user,
-                worker,
-                root,
-                login(ALICE, ("users",)),
-                login(BOB, ("users",)),
-                login("ws-1", ("workers",)),
-            )
-        user_app.state.ctx.engine.dispose()
-        worker_app.state.ctx.engine.dispose()
 
 
 @pytest.fixture
@@ -275,22 +232,9 @@ def test_a_folder_download_skips_links_and_is_never_cut_short(links: Apis) -> No
     ]
 
 
-def outbox_files_down(user: TestClient, job_id: int) -> dict[str, str]:
-    with user.app.state.ctx.sessions() as session:  # type: ignore[attr-defined]
-        message = session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.job_id == job_id, OutboxMessage.kind == "submit")
-            .order_by(OutboxMessage.id.desc())
-            .limit(1)
-        ).one()
-        files_down: dict[str, str] = message.payload["job"]["handler"]["files_down"]
-        return files_down
-
-
 def test_a_folder_input_never_expands_through_a_link(links: Apis) -> None:
-    response = links.user.post("/jobs", json=job_body("folder-in", ["set"]), headers=links.alice)
-    assert response.status_code == 201, response.text
-    assert outbox_files_down(links.user, response.json()["id"]) == {
+    _, payload = links.both.submit(links.alice, job_body("folder-in", ["set"]))
+    assert payload["job"]["handler"]["files_down"] == {
         "data/mine.txt": f"local://{ALICE}/data/set/mine.txt",
         "data/own_link": f"local://{ALICE}/data/set/own_link",
     }
@@ -308,30 +252,14 @@ def test_deleting_a_link_removes_the_link_never_its_target(links: Apis, link: st
 
 
 def submit(links: Apis, data_ids: list[str]) -> tuple[int, str, dict[str, Any]]:
-    """Submit alice's job through the user API: (job id, job name, the message the relay
-    would hand the worker API)."""
+    """Submit alice's job through the user API: (job id, job name, its message)."""
     name = f"run-{uuid.uuid4().hex[:8]}"
-    reply = links.user.post("/jobs", json=job_body(name, data_ids), headers=links.alice)
-    assert reply.status_code == 201, reply.text
-    job_id = reply.json()["id"]
-    with links.user.app.state.ctx.sessions() as session:  # type: ignore[attr-defined]
-        # the latest: on SQLite a deleted job's id is given again (issue 13, item 1)
-        payload = session.scalars(
-            select(OutboxMessage.payload)
-            .where(OutboxMessage.job_id == job_id, OutboxMessage.kind == "submit")
-            .order_by(OutboxMessage.id.desc())
-            .limit(1)
-        ).one()
+    job_id, payload = links.both.submit(links.alice, job_body(name, data_ids))
     return job_id, name, payload
 
 
 def hold(links: Apis, job_id: int, payload: dict[str, Any]) -> None:
-    """Hand the worker API the job's message, and lease the job as the worker."""
-    handed = links.worker.post("/_jobs", json=payload, headers={"x-api-key": API_KEY})
-    assert handed.status_code == 201, handed.text
-    pulled = links.worker.get("/jobs", params={**PULL, "limit": 100}, headers=links.worker_auth)
-    assert pulled.status_code == 200, pulled.text
-    assert job_id in {spec["meta"]["job_id"] for spec in pulled.json().values()}
+    links.both.hold(links.worker_auth, job_id, payload)
 
 
 def submit_and_hold(links: Apis, data_ids: list[str]) -> tuple[int, str]:
