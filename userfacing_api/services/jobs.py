@@ -7,6 +7,8 @@ delivers the message to the worker API later, so the request never waits on it.
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,6 +26,7 @@ from shared.jobs.specs import (
     SubmittedJob,
 )
 from shared.jobs.states import JobStatus
+from shared.storage.base import OutsideScope
 from shared.storage.paths import UnsafePath, clean_relpath, join
 from userfacing_api.db.models import Job, JobLog, OutboxMessage
 from userfacing_api.schemas import JobCreate, JobPublic, PathsOut
@@ -118,6 +121,21 @@ def _expand_inputs(files: UserFiles, request: JobCreate, entrypoint: Entrypoint)
     return files_down
 
 
+def _check_result_folders(files: UserFiles, job_name: str) -> None:
+    """Refuse a job whose result folders already hold something of the user's (an
+    upload named like the job): deleting the job deletes those folders, and must
+    only ever remove what the job wrote. An empty folder is fine."""
+    for rel in paths_out(job_name).values():
+        entry = files.stat(rel)
+        if entry is None or (entry.is_dir and next(files.storage.list(entry.key), None) is None):
+            continue
+        raise Conflict(
+            f"'{rel}' already exists and would be deleted with the job: a job's results "
+            f"go to output/, log/ and artifact/ folders named after it; choose another "
+            f"job name, or move '{rel}' away first"
+        )
+
+
 def _hardware(request: JobCreate, entrypoint: Entrypoint) -> HardwareSpecs:
     """The request's hardware, with the entrypoint's defaults for what it leaves open."""
     defaults = entrypoint.aws_resources.hardware
@@ -154,6 +172,7 @@ def submit_job(
         select(Job.id).where(Job.user_id == user_id, Job.job_name == request.job_name)
     ):
         raise Conflict(f"a job named '{request.job_name}' already exists")
+    _check_result_folders(files, request.job_name)
     files_down = _expand_inputs(files, request, entrypoint)
     hardware = _hardware(request, entrypoint)
 
@@ -257,4 +276,6 @@ def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
     session.execute(delete(Job).where(Job.id == job.id))
     session.commit()
     for rel in paths_out(job.job_name).values():
-        files.storage.delete(files.key(rel))
+        # a link placed by hand that leads out: what lies behind it is not the job's
+        with contextlib.suppress(OutsideScope):
+            files.storage.delete(files.key(rel))
