@@ -13,7 +13,7 @@ from urllib.parse import unquote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.api.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.api.errors import BadRequest, Conflict, NotFound
 from shared.jobs.specs import OutputKind
 from shared.storage.base import Storage, file_in_the_way
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
@@ -46,8 +46,9 @@ def input_key(
 ) -> str:
     """The storage key of an input file of a job `worker_id` holds.
 
-    Forbidden if no job held by this worker lists the URI among its inputs;
-    NotFound if it does but the URI is not one of this storage's.
+    NotFound if no job held by this worker lists the URI among its inputs (a worker
+    learns nothing of other jobs' files, not even that they exist), or if one does but
+    the URI is not one of this storage's.
     """
     uri = normalize_uri(raw_uri)
     held = session.scalars(
@@ -64,7 +65,7 @@ def input_key(
                 return storage.key_for_uri(uri)
             except ValueError:  # includes UnsafePath
                 raise NotFound("file not found in this storage") from None
-    raise Forbidden("this file is not an input of a job you hold")
+    raise NotFound("file not found among the inputs of the jobs you hold")
 
 
 def upload_key(
