@@ -102,9 +102,7 @@ class UserSide:
             self.client.post("/user", headers=KEY, data=form, params=[("groups", "users")])
             response = self.client.post("/token", data=form)
             assert response.status_code == 201, response.text
-            self._accounts[username] = {
-                "Authorization": f"Bearer {response.json()['id_token']}"
-            }
+            self._accounts[username] = {"Authorization": f"Bearer {response.json()['id_token']}"}
         return self._accounts[username]
 
     def submit(self, name: str, user: str = "alice@example.org", **attributes: Any) -> int:
@@ -139,15 +137,25 @@ def http_transport(worker_client: TestClient) -> HttpTransport:
 
 @contextlib.contextmanager
 def user_side(
-    kind: str, tmp_path: Path, root: Path, worker: WorkerSide, *, http: bool = False
+    kind: str,
+    tmp_path: Path,
+    root: Path,
+    worker: WorkerSide,
+    *,
+    http: bool = False,
+    transport: JobTransport | None = None,
 ) -> Iterator[UserSide]:
-    """A user API on a fresh database whose jobs go to `worker` (in-process, or over
-    `POST /_jobs` with `http`). Call it again for a user API whose database was reset."""
+    """A user API on a fresh database whose jobs go to `worker` (in-process, over
+    `POST /_jobs` with `http`, or through `transport`). Call it again for a user API
+    whose database was reset."""
     with fresh_database(kind, tmp_path) as url:
         upgrade_user_db(url)
-        transport: JobTransport = (
-            http_transport(worker.client) if http else MemoryTransport(worker.ctx.handle_message)
-        )
+        if transport is None:
+            transport = (
+                http_transport(worker.client)
+                if http
+                else MemoryTransport(worker.ctx.handle_message)
+            )
         app = create_user_app(user_settings(url, root), transport=transport, run_background=False)
         with (
             TestClient(app) as client,
