@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
 from alembic.config import Config
-from alembic.migration import MigrationContext
 
-from tests.support.databases import fresh_database
+from tests.support.databases import fresh_database, schema_differences
 from userfacing_api.db import models as user_models
 from userfacing_api.db import session as user_db
 from workerfacing_api.db import models as worker_models
@@ -31,19 +29,6 @@ def alembic(url: str, migrations: Path, version_table: str) -> Config:
     cfg.set_main_option("sqlalchemy.url", url)
     cfg.attributes["version_table"] = version_table
     return cfg
-
-
-def differences(engine: sa.Engine, metadata: sa.MetaData, version_table: str) -> list[object]:
-    with engine.connect() as conn:
-        context = MigrationContext.configure(
-            conn,
-            opts={
-                "compare_type": True,
-                "compare_server_default": True,
-                "version_table": version_table,
-            },
-        )
-        return list(compare_metadata(context, metadata))
 
 
 def autoincrement_tables(engine: sa.Engine) -> set[str]:
@@ -124,7 +109,7 @@ def test_the_user_database_never_gives_a_deleted_jobs_id_again(kind: str, tmp_pa
                     "job_status_events",
                     "notifications",
                 }
-            assert differences(engine, user_models.Base.metadata, user_db.VERSION_TABLE) == []
+            assert schema_differences(url, user_models.Base.metadata, user_db.VERSION_TABLE) == []
             command.downgrade(cfg, "0003")  # and back, keeping the jobs
             assert scalars(engine, "SELECT job_name FROM jobs ORDER BY id") == [
                 "one",
@@ -198,7 +183,8 @@ def test_the_worker_database_keeps_its_jobs_and_never_gives_an_id_again(
                     engine, "SELECT sql FROM sqlite_master WHERE name LIKE 'ix_queued_jobs_ready%'"
                 )
                 assert len(indexes) == 2 and all("priority DESC" in str(s) for s in indexes)
-            assert differences(engine, worker_models.Base.metadata, worker_db.VERSION_TABLE) == []
+            models = worker_models.Base.metadata
+            assert schema_differences(url, models, worker_db.VERSION_TABLE) == []
             command.downgrade(cfg, "0004")
             assert scalars(engine, "SELECT job_id FROM queued_jobs ORDER BY job_id") == [1, 3]
             assert scalars(engine, "SELECT count(*) FROM attempt_logs") == [1]

@@ -35,14 +35,21 @@ KEY = {HEADER: API_KEY}
 DEMO = {"application": "demo", "version": "v1", "entrypoint": "run"}
 
 
+def _common(db_url: str, root: Path) -> dict[str, object]:
+    """The settings both APIs share: one database each, one storage root, one key."""
+    return {
+        "_env_file": None,
+        "auth": True,
+        "auth_token_secret": TOKEN_SECRET,
+        "database_url": db_url,
+        "user_data_root_path": str(root),
+        "internal_api_key_secret": API_KEY,
+    }
+
+
 def user_settings(db_url: str, root: Path) -> UserAPISettings:
     return UserAPISettings(
-        _env_file=None,  # type: ignore[call-arg]
-        auth=True,
-        auth_token_secret=TOKEN_SECRET,
-        database_url=db_url,
-        user_data_root_path=str(root),
-        internal_api_key_secret=API_KEY,
+        **_common(db_url, root),  # type: ignore[arg-type]
         application_config_file=str(REPO / "application_config.yaml"),
         frontend_url="http://frontend.test",
     )
@@ -50,12 +57,7 @@ def user_settings(db_url: str, root: Path) -> UserAPISettings:
 
 def worker_settings(db_url: str, root: Path) -> WorkerAPISettings:
     return WorkerAPISettings(
-        _env_file=None,  # type: ignore[call-arg]
-        auth=True,
-        auth_token_secret=TOKEN_SECRET,
-        database_url=db_url,
-        user_data_root_path=str(root),
-        internal_api_key_secret=API_KEY,
+        **_common(db_url, root),  # type: ignore[arg-type]
         lease_timeout=60,
         decode_lease_timeout=60,
     )
