@@ -104,7 +104,9 @@ async def upload_file(
     return UploadedFile(uri=ctx.storage.uri(key), size=size)
 
 
-@router.get("/files/{file_id:path}/url", response_model=FileHTTPRequest, responses={404: {}})
+@router.get(
+    "/files/{file_id:path}/url", response_model=FileHTTPRequest, responses={403: {}, 404: {}}
+)
 def download_request(
     file_id: str, request: Request, ctx: ContextDep, worker: WorkerDep, session: SessionDep
 ) -> FileHTTPRequest:
@@ -124,7 +126,7 @@ def download_request(
 @router.get(
     "/files/{file_id:path}/download",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}, 404: {}},
+    responses={200: {"content": {"application/octet-stream": {}}}, 403: {}, 404: {}},
 )
 def download_file(
     file_id: str, ctx: ContextDep, worker: WorkerDep, session: SessionDep
