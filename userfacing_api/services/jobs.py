@@ -28,7 +28,7 @@ from shared.jobs.specs import (
 from shared.jobs.states import JobStatus
 from shared.storage.base import OutsideScope
 from shared.storage.paths import UnsafePath, clean_relpath, join
-from userfacing_api.db.models import Job, JobLog, OutboxMessage
+from userfacing_api.db.models import Job, JobLog, Notification, OutboxMessage, StatusEvent
 from userfacing_api.schemas import JobCreate, JobPublic, PathsOut
 from userfacing_api.services.files import UserFiles
 
@@ -218,6 +218,7 @@ def submit_job(
         paths_upload=PathsUpload(
             **{kind: files.storage.uri(files.key(p)) for kind, p in paths_out(job.job_name).items()}
         ),
+        submission_id=job.submission_id,
     )
     session.add(OutboxMessage(job_id=job.id, kind="submit", payload=spec.model_dump(mode="json")))
     session.commit()
@@ -257,7 +258,26 @@ def _request_cancel(session: Session, job: Job) -> None:
         )
     )
     if pending is None:
-        session.add(OutboxMessage(job_id=job.id, kind="cancel", payload={"job_id": job.id}))
+        payload = {"job_id": job.id, "submission_id": job.submission_id}
+        session.add(OutboxMessage(job_id=job.id, kind="cancel", payload=payload))
+
+
+def forget_job(session: Session, job_id: int) -> None:
+    """Delete job `job_id` and every row about it (status events, live log, its email even
+    if unsent, outbox messages), in the caller's transaction, except a cancel not yet
+    delivered: the relay delivers it, then removes it."""
+    # The job's row lock first: a status report (which takes it too) waits, then finds the
+    # job gone, instead of adding an event behind the deletes.
+    session.execute(select(Job.id).where(Job.id == job_id).with_for_update())
+    for model in (StatusEvent, Notification, JobLog):
+        session.execute(delete(model).where(model.job_id == job_id))
+    session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.job_id == job_id,
+            ~((OutboxMessage.kind == "cancel") & OutboxMessage.delivered_at.is_(None)),
+        )
+    )
+    session.execute(delete(Job).where(Job.id == job_id))
 
 
 def cancel_job(session: Session, user_id: str, job_id: int) -> Job:
@@ -269,11 +289,11 @@ def cancel_job(session: Session, user_id: str, job_id: int) -> Job:
 
 
 def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
-    """Cancel the job at the worker API (through the outbox), then delete it and its outputs."""
+    """Cancel the job at the worker API (through the outbox), then delete it, all it left
+    in the database, and its outputs."""
     job = get_job(session, files.root, job_id)
     _request_cancel(session, job)
-    session.execute(delete(JobLog).where(JobLog.job_id == job.id))
-    session.execute(delete(Job).where(Job.id == job.id))
+    forget_job(session, job.id)
     session.commit()
     for rel in paths_out(job.job_name).values():
         # a link placed by hand that leads out: what lies behind it is not the job's

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.api.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.api.errors import BadRequest, Conflict, NotFound
 from shared.jobs.specs import OutputKind
 from shared.storage.base import Storage, file_in_the_way
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
@@ -70,9 +70,10 @@ def input_key(
 ) -> JobFile:
     """An input file of a job `worker_id` holds, in the view of its owner's root folder.
 
-    Forbidden if no job held by this worker lists the URI among its inputs;
-    NotFound if it does but the URI is not one of this storage's; OutsideScope (403)
-    if it lies outside the owner's folder (reading it refuses a link that leads out).
+    NotFound if no job held by this worker lists the URI among its inputs (a worker
+    learns nothing of other jobs' files, not even that they exist), or if one does but
+    the URI is not one of this storage's; OutsideScope (403) if it lies outside the
+    owner's folder (reading it refuses a link that leads out).
     """
     uri = normalize_uri(raw_uri)
     held = session.scalars(
@@ -91,7 +92,7 @@ def input_key(
                 raise NotFound("file not found in this storage") from None
             view = storage.scoped(_owner_root(storage, job))
             return JobFile(view, view.key_for_uri(uri))
-    raise Forbidden("this file is not an input of a job you hold")
+    raise NotFound("file not found among the inputs of the jobs you hold")
 
 
 def upload_key(
