@@ -249,12 +249,18 @@ def cancel_job(session: Session, user_id: str, job_id: int) -> Job:
     return job
 
 
-def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
-    """Cancel the job at the worker API (through the outbox), then delete it and its outputs."""
-    job = get_job(session, files.root, job_id)
+def remove_job(session: Session, job: Job) -> None:
+    """Cancel the job at the worker API (through the outbox) and delete its records, in
+    the caller's transaction (closing an account removes all its jobs this way)."""
     _request_cancel(session, job)
     session.execute(delete(JobLog).where(JobLog.job_id == job.id))
     session.execute(delete(Job).where(Job.id == job.id))
+
+
+def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
+    """Cancel the job at the worker API (through the outbox), then delete it and its outputs."""
+    job = get_job(session, files.root, job_id)
+    remove_job(session, job)
     session.commit()
     for rel in paths_out(job.job_name).values():
         files.storage.delete(files.key(rel))
