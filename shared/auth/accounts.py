@@ -93,7 +93,9 @@ class AccountGate:
     """Refuses tokens whose account no longer stands, remembering what it read a while.
 
     `load(principal)` reads the account's state (may do I/O, so it is called from a
-    thread). Thread-safe.
+    thread). `writes(state, principal)`: whether `load` would record something for this
+    principal (the user API records Cognito accounts as they come), in which case what
+    is remembered is not enough. Thread-safe.
     """
 
     def __init__(
@@ -102,19 +104,22 @@ class AccountGate:
         ttl: float,
         *,
         require_account: bool = False,
+        writes: Callable[[AccountState | None, Principal], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._load, self._ttl, self._clock = load, ttl, clock
-        self._require_account = require_account
+        self._require_account, self._writes = require_account, writes
         self._cache: dict[str, tuple[float, AccountState | None]] = {}
         self._lock = threading.Lock()
 
-    def _cached(self, username: str) -> tuple[bool, AccountState | None]:
+    def _cached(self, principal: Principal) -> tuple[bool, AccountState | None]:
         with self._lock:
-            hit = self._cache.get(username)
-        if hit is not None and hit[0] > self._clock():
-            return True, hit[1]
-        return False, None
+            hit = self._cache.get(principal.username)
+        if hit is None or hit[0] <= self._clock():
+            return False, None
+        if self._writes is not None and self._writes(hit[1], principal):
+            return False, None
+        return True, hit[1]
 
     def _remember(self, username: str, state: AccountState | None) -> None:
         if self._ttl <= 0:
@@ -142,7 +147,7 @@ class AccountGate:
     def check(self, principal: Principal) -> None:
         """Raise InvalidToken if the principal's account no longer accepts this token.
         May read the database: call it from a thread, or use `check_async`."""
-        known, state = self._cached(principal.username)
+        known, state = self._cached(principal)
         if known:
             self._judge(principal, state)
         else:
@@ -150,7 +155,7 @@ class AccountGate:
 
     async def check_async(self, principal: Principal) -> None:
         """`check` for the event loop: from memory when it can, else in the thread pool."""
-        known, state = self._cached(principal.username)
+        known, state = self._cached(principal)
         if known:
             self._judge(principal, state)
         else:

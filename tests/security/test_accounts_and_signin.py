@@ -3,7 +3,8 @@ one's account (files, jobs and tokens go at once; the name registered again inhe
 nothing), administrators' disable / enable / delete (the API and `labcloud admin users`),
 tokens of closed, disabled or re-created accounts refused by both APIs, the same answer
 for unknown users and wrong passwords, and writes by the login cookie only from allowed
-origins. Throttling and Cognito have modules of their own next to this one."""
+origins. Sign-in throttling (test_signin_throttling.py) and Cognito pools
+(test_accounts_cognito.py) have modules of their own."""
 
 from __future__ import annotations
 

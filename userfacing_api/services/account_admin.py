@@ -5,6 +5,7 @@ process's token check; the worker API hears of it through the account sync."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,7 +48,9 @@ def token_gate(
             on_write()
         return state
 
-    return AccountGate(load, ttl, require_account=local)
+    if local:
+        return AccountGate(load, ttl, require_account=True)
+    return AccountGate(load, ttl, writes=account_book.enrols)
 
 
 @dataclass
@@ -83,6 +86,10 @@ class AccountAdmin:
             user = account_book.set_standing(
                 session, username, standing, create=not self.authoritative
             )
+        if standing == "active":
+            # Token times are whole seconds: one issued in the second the account was
+            # disabled would be refused. Let that second pass before sign-ins resume.
+            time.sleep(max(0.0, user.tokens_valid_after - time.time()))
         if self.pool is not None:
             self.pool.set_enabled(username, standing == "active")
         self._changed(username)

@@ -7,7 +7,7 @@ Every change bumps the account's `revision` and makes it due for the worker API
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import case, delete, select, update
@@ -44,7 +44,7 @@ def open_account(
 ) -> User:
     """A new account of this name, committed: a new row, or a closed account's row taken
     over (a new subject; the old account's tokens stay refused). Conflict if in use."""
-    fields = {
+    fields: dict[str, Any] = {
         "subject": subject,
         "groups": sorted(set(groups)),
         "email": email,
@@ -65,6 +65,8 @@ def open_account(
             )
         )
     else:
+        if subject is not None:  # the subject alone tells the old account's tokens apart
+            fields["tokens_valid_after"] = 0
         taken_over = session.execute(
             update(User)
             .where(
@@ -180,6 +182,19 @@ def list_accounts(
     return list(session.scalars(query))
 
 
+def enrols(state: AccountState | None, principal: Principal) -> bool:
+    """Whether `load_for_token(enrol=True)` records something for this principal: a first
+    sight, a new account of a closed name, or the `sub` of an account recorded without."""
+    subject = principal.claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        return False
+    if state is None:
+        return True
+    if state.standing == "closed":
+        return refusal(state, principal.claims) is None
+    return state.subject is None
+
+
 def load_for_token(
     session: Session, principal: Principal, *, enrol: bool
 ) -> tuple[AccountState | None, bool]:
@@ -191,10 +206,16 @@ def load_for_token(
     """
     user = session.get(User, principal.username)
     current = state_of(user) if user is not None else None
-    claims: Mapping[str, Any] = principal.claims
-    subject = claims.get("sub")
-    if not enrol or not isinstance(subject, str) or not subject:
+    if not enrol or not enrols(current, principal):
         return current, False
+    session.rollback()  # read again under the write lock (SQLite), then write
+    begin_write(session)
+    user = session.get(User, principal.username)
+    current = state_of(user) if user is not None else None
+    if not enrols(current, principal):
+        session.rollback()
+        return current, False
+    subject = principal.claims["sub"]
     if user is None:
         session.add(
             User(
@@ -208,13 +229,15 @@ def load_for_token(
                 sync_due_at=utcnow(),
             )
         )
-    elif user.standing == "closed" and refusal(state_of(user), claims) is None:
+    elif user.standing == "closed":
+        # A new account of the name: the old one's tokens carry another subject.
         session.execute(
             update(User)
             .where(User.username == user.username, User.revision == user.revision)
             .values(
                 subject=subject,
                 standing="active",
+                tokens_valid_after=0,
                 email=principal.email,
                 groups=sorted(principal.groups),
                 created_at=utcnow(),
@@ -222,14 +245,12 @@ def load_for_token(
             )
         )
         _remove_jobs(session, user.username)
-    elif user.subject is None and user.standing != "closed":
+    else:
         session.execute(
             update(User)
             .where(User.username == user.username, User.subject.is_(None))
             .values(subject=subject, **_a_change())
         )
-    else:
-        return current, False
     try:
         session.commit()
     except IntegrityError:  # another request recorded it first
