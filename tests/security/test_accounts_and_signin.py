@@ -285,3 +285,21 @@ def test_closing_an_account_leaves_the_others_alone(apis: TwoAPIs) -> None:
     assert apis.user_api("DELETE", "/user", headers=ivy).status_code == 204
     assert (apis.files / "ivy2" / "data" / "keep.txt").exists()
     assert whoami(apis, ivy2) == 200
+
+
+def test_a_remembered_basic_login_follows_its_account(apis: TwoAPIs) -> None:
+    """TES clients poll with Basic credentials, which are remembered a while: closing,
+    disabling or re-creating the account still counts at once."""
+    tes = "/ga4gh/tes/v1/tasks"
+    assert apis.register("ines", groups=("users", "tes")).status_code == 201
+    assert apis.user_api("GET", tes, auth=("ines", PASSWORD)).status_code == 200
+    assert apis.user_api("DELETE", "/user", headers=apis.bearer("ines")).status_code == 204
+    closed = apis.user_api("GET", tes, auth=("ines", PASSWORD))
+    assert closed.status_code == 401
+    # the same name and password again: a new account, whose login is checked afresh
+    assert apis.register("ines", groups=("users", "tes")).status_code == 201
+    assert apis.user_api("GET", tes, auth=("ines", PASSWORD)).status_code == 200
+    key = {"x-api-key": API_KEY}
+    assert apis.user_api("POST", "/admin/users/ines/disable", headers=key).status_code == 200
+    disabled = apis.user_api("GET", tes, auth=("ines", PASSWORD))
+    assert disabled.status_code == 401 and "disabled" in disabled.json()["detail"]

@@ -47,7 +47,7 @@ def _unauthorized(message: str) -> HTTPException:
 def _basic_logins(request: Request, ctx: ContextDep) -> BasicLogins:
     logins = getattr(request.app.state, "tes_basic_logins", None)
     if logins is None:
-        logins = BasicLogins(ctx.signins, ctx.verifier)
+        logins = BasicLogins(ctx.signins, ctx.verifier, gate=ctx.account_gate)
         request.app.state.tes_basic_logins = logins
     return logins
 

@@ -3,9 +3,9 @@
 A username and password are checked as `/token` checks them (the same sign-ins:
 throttled, the password work in the bounded pool), and the resulting token is
 verified like any bearer token, so a Basic caller is the same principal with the
-same groups (and the caller checks its account like any token's). A password check
-is slow on purpose, and TES clients poll: a successful login is remembered for a
-short while, keyed by a hash of the credentials, never the password itself.
+same groups, whose account is checked like any token's (a remembered login too). A
+password check is slow on purpose, and TES clients poll: a successful login is
+remembered for a short while, keyed by a hash of the credentials, never the password.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Protocol
 from starlette.concurrency import run_in_threadpool
 
 from shared.api.errors import Forbidden, ServiceError
+from shared.auth.accounts import AccountGate
 from shared.auth.tokens import InvalidToken, Principal, TokenVerifier
 from userfacing_api.services.accounts import WRONG_LOGIN
 
@@ -46,10 +47,11 @@ class BasicLogins:
         signins: PasswordSignIns | None,
         verifier: TokenVerifier,
         *,
+        gate: AccountGate | None = None,
         ttl: float = CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._signins, self._verifier = signins, verifier
+        self._signins, self._verifier, self._gate = signins, verifier, gate
         self._ttl, self._clock = ttl, clock
         self._salt = os.urandom(32)
         self._cache: dict[bytes, tuple[float, Principal]] = {}
@@ -64,8 +66,14 @@ class BasicLogins:
         now = self._clock()
         with self._lock:
             cached = self._cache.get(key)
-            if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > now:
+            try:
+                if self._gate is not None:
+                    await self._gate.check_async(cached[1])
                 return cached[1]
+            except InvalidToken:  # the account changed since: closed, disabled, re-created
+                with self._lock:
+                    self._cache.pop(key, None)
         try:
             token, _ = await self._signins.token(username, password, address)
             if getattr(self._verifier, "does_io", True):
