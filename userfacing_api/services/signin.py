@@ -51,7 +51,8 @@ class SignIns:
                 result = await self._in_pool(self.accounts.token, username, password)
             except ServiceError:  # wrong password, unknown or disabled account: it counts
                 raise
-            except BaseException:  # the check broke down (database, Cognito): it does not
+            except Exception:  # the check broke down (database, Cognito): it does not
+                # (a cancelled request still counts: hanging up must not undo a failure)
                 await run_in_threadpool(self.throttle.cancelled, attempt)
                 raise
             await run_in_threadpool(self.throttle.succeeded, attempt)
