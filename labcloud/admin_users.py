@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from labcloud.admin_options import AsJson, Key
 from shared.auth.api_key import HEADER
 
 users_app = typer.Typer(
@@ -26,16 +27,6 @@ users_app = typer.Typer(
 Url = Annotated[
     str, typer.Option("--url", envvar="USERFACING_API_URL", help="The user-facing API.")
 ]
-ApiKey = Annotated[
-    str,
-    typer.Option(
-        "--api-key",
-        envvar="INTERNAL_API_KEY_SECRET",
-        help="The internal API key (x-api-key).",
-        show_default=False,
-    ),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Usernames = Annotated[list[str], typer.Argument(help="Account names.")]
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -76,7 +67,7 @@ def list_users(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     url: Url = DEFAULT_URL,
-    api_key: ApiKey = "",
+    api_key: Key = "",
     as_json: AsJson = False,
 ) -> None:
     """List accounts by name."""
@@ -134,7 +125,7 @@ def _each(
 
 @users_app.command("disable")
 def disable(
-    usernames: Usernames, url: Url = DEFAULT_URL, api_key: ApiKey = "", as_json: AsJson = False
+    usernames: Usernames, url: Url = DEFAULT_URL, api_key: Key = "", as_json: AsJson = False
 ) -> None:
     """Disable accounts: they cannot sign in, and their tokens are refused at once.
     Their files and jobs stay."""
@@ -143,7 +134,7 @@ def disable(
 
 @users_app.command("enable")
 def enable(
-    usernames: Usernames, url: Url = DEFAULT_URL, api_key: ApiKey = "", as_json: AsJson = False
+    usernames: Usernames, url: Url = DEFAULT_URL, api_key: Key = "", as_json: AsJson = False
 ) -> None:
     """Enable accounts again: they can sign in (tokens from before stay refused)."""
     _each(usernames, "POST", "/enable", "enabled", url, api_key, as_json)
@@ -154,7 +145,7 @@ def delete(
     usernames: Usernames,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     url: Url = DEFAULT_URL,
-    api_key: ApiKey = "",
+    api_key: Key = "",
     as_json: AsJson = False,
 ) -> None:
     """Delete accounts with all their files and jobs (running ones are cancelled); their
