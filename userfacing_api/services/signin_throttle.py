@@ -100,13 +100,23 @@ class SignInThrottle:
             for key in keys:
                 rows[key].failures = [*recent[key], now]
                 rows[key].updated_at = utcnow()
-            session.execute(  # keys nobody has failed with for a whole window
-                delete(SignInFailures).where(
-                    SignInFailures.updated_at < utcnow() - dt.timedelta(seconds=self.window_s)
-                )
-            )
             session.commit()
+            self._purge(session)
         return attempt
+
+    def _purge(self, session: Session) -> None:
+        """Drop keys nobody has failed with for a whole window, holding no other lock and
+        skipping rows another attempt holds (so that two attempts never wait on each other)."""
+        stale = (
+            select(SignInFailures.key)
+            .where(SignInFailures.updated_at < utcnow() - dt.timedelta(seconds=self.window_s))
+            .limit(100)
+            .with_for_update(skip_locked=True)
+        )
+        session.execute(
+            delete(SignInFailures).where(SignInFailures.key.in_(stale.scalar_subquery()))
+        )
+        session.commit()
 
     def succeeded(self, attempt: Attempt) -> None:
         """The password was right: clear the account's failures, give the address's back."""
