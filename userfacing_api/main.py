@@ -180,7 +180,7 @@ def background_tasks(ctx: AppContext) -> BackgroundTasks:
             ctx.settings.reconcile_period,
         )
     )
-    loops.append(
+    loops.append(  # the same client: both rounds call the worker API's internal endpoints
         Periodic(
             "account-sync",
             partial(sync_accounts_once, ctx.sessions, reconcile_client),
