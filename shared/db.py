@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,6 +55,16 @@ def begin_write(session: Session) -> None:
         return
     if not getattr(connection.connection.dbapi_connection, "in_transaction", True):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def upsert(session: Session, table: Any) -> Any:
+    """`INSERT` into `table` with PostgreSQL's or SQLite's `on_conflict_do_…` clauses."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database {dialect!r}: use PostgreSQL or SQLite")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

@@ -94,6 +94,14 @@ class APISettings(BaseSettings):
     cognito_endpoint_url: str | None = Field(
         default=None, description="labcloud: cognito-idp endpoint override (an emulator)"
     )
+    account_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="labcloud: seconds an API process trusts what it last read of an "
+        "account (closed, disabled, re-created) when it checks a token; the process that "
+        "made a change knows it at once. 0 = read the database on every request",
+    )
 
     # data
     filesystem: Literal["local", "s3"] = "local"

@@ -12,10 +12,11 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
-from shared.api.auth import bearer_token, check_api_key, require_group, verify_async
+from shared.api.auth import admit, bearer_token, check_api_key, require_group, verify_async
 from shared.app_config import Catalogue
 from shared.auth.tokens import Principal
 from userfacing_api.context import AppContext
+from userfacing_api.cookie_origins import check_cookie_write
 from userfacing_api.services.files import UserFiles
 
 USERS_GROUP = "users"
@@ -39,14 +40,17 @@ def get_session(ctx: ContextDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-async def _bearer_token(request: Request) -> str:
-    return bearer_token(request, allow_cookie=True)
+async def _authenticate(ctx: AppContext, request: Request) -> Principal:
+    """The caller of a bearer token, or of the `/login` cookie (whose writes must come
+    from an allowed origin), if its account still accepts it; else 401 (or 403)."""
+    token = bearer_token(request, allow_cookie=True)
+    if not request.headers.get("authorization"):
+        check_cookie_write(request, ctx.settings.cors_origins)
+    return await admit(ctx.account_gate, await verify_async(ctx.verifier, token))
 
 
-async def get_principal(
-    ctx: ContextDep, token: Annotated[str, Depends(_bearer_token)]
-) -> Principal:
-    return await verify_async(ctx.verifier, token)
+async def get_principal(ctx: ContextDep, request: Request) -> Principal:
+    return await _authenticate(ctx, request)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -66,8 +70,7 @@ async def get_admin(ctx: ContextDep, request: Request) -> Principal:
     if (key := request.headers.get("x-api-key")) is not None:
         check_api_key(key, ctx.settings.api_key)
         return OPERATOR
-    principal = await verify_async(ctx.verifier, bearer_token(request, allow_cookie=True))
-    return require_group(principal, ADMIN_GROUP)
+    return require_group(await _authenticate(ctx, request), ADMIN_GROUP)
 
 
 CurrentAdmin = Annotated[Principal, Depends(get_admin)]

@@ -8,6 +8,7 @@ from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.orm import sessionmaker
 
 from shared import db
 from shared.api.errors import register_error_handlers
@@ -23,13 +24,17 @@ from shared.transport.base import JobTransport
 from shared.transport.http import HttpTransport
 from shared.wakeup import Wakeup
 from userfacing_api.context import AppContext
+from userfacing_api.pollers.account_sync import sync_accounts_once
 from userfacing_api.pollers.notifier import notify_once
 from userfacing_api.pollers.outbox_relay import relay_once
 from userfacing_api.pollers.reconciler import make_client, reconcile_once
-from userfacing_api.routers import accounts, files, internal, jobs, logs, users
+from userfacing_api.routers import accounts, admin_users, files, internal, jobs, logs, users
 from userfacing_api.routers import tes as tes_router
+from userfacing_api.services.account_admin import AccountAdmin, token_gate
 from userfacing_api.services.accounts import AccountStore, LocalAccounts
 from userfacing_api.services.cognito_accounts import CognitoAccounts
+from userfacing_api.services.signin import SignIns
+from userfacing_api.services.signin_throttle import SignInThrottle
 from userfacing_api.settings import UserAPISettings, load_settings
 from userfacing_api.ui.router import router as ui_router
 
@@ -62,12 +67,20 @@ def build_context(settings: UserAPISettings, transport: JobTransport | None = No
     if local_tokens is not None:
         accounts = LocalAccounts(sessions, local_tokens, settings.password_min_length)
     elif settings.auth:
-        accounts = cognito_accounts(settings)
+        accounts = cognito_accounts(settings, sessions)
+    storage = storage_from_settings(settings)
+    outbox_wakeup, account_sync_wakeup = Wakeup(), Wakeup()
+    gate = token_gate(
+        sessions,
+        settings.account_cache_seconds,
+        local=local_tokens is not None,
+        on_write=account_sync_wakeup.notify,
+    )
     return AppContext(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        storage=storage_from_settings(settings),
+        storage=storage,
         catalogue=catalogue,
         verifier=verifier,
         local_tokens=local_tokens,
@@ -85,12 +98,36 @@ def build_context(settings: UserAPISettings, transport: JobTransport | None = No
             smtp_port=settings.smtp_port,
             smtp_starttls=settings.smtp_starttls,
         ),
-        outbox_wakeup=Wakeup(),
+        outbox_wakeup=outbox_wakeup,
         notify_wakeup=Wakeup(),
+        account_gate=gate,
+        account_admin=AccountAdmin(
+            sessions,
+            storage,
+            accounts,
+            authoritative=local_tokens is not None,
+            gate=gate,
+            account_changed=account_sync_wakeup.notify,
+            jobs_changed=outbox_wakeup.notify,
+        ),
+        account_sync_wakeup=account_sync_wakeup,
+        signins=signins(settings, sessions, accounts),
     )
 
 
-def cognito_accounts(settings: UserAPISettings) -> CognitoAccounts:
+def signins(
+    settings: UserAPISettings, sessions: sessionmaker, accounts: AccountStore | None
+) -> SignIns | None:
+    """Password sign-ins, when there are password accounts (AUTH=1)."""
+    if accounts is None:
+        return None
+    throttle = SignInThrottle(
+        sessions, settings.signin_max_failures, settings.signin_failure_window
+    )
+    return SignIns(accounts, throttle, settings.password_hash_workers, settings.signin_max_pending)
+
+
+def cognito_accounts(settings: UserAPISettings, sessions: sessionmaker) -> CognitoAccounts:
     import boto3
 
     client = boto3.client(
@@ -101,7 +138,11 @@ def cognito_accounts(settings: UserAPISettings) -> CognitoAccounts:
     secret = settings.cognito_secret.get_secret_value() if settings.cognito_secret else None
     assert settings.cognito_user_pool_id and settings.cognito_client_id
     return CognitoAccounts(
-        client, settings.cognito_user_pool_id, settings.cognito_client_id, secret
+        client,
+        settings.cognito_user_pool_id,
+        settings.cognito_client_id,
+        secret,
+        sessions=sessions,
     )
 
 
@@ -137,6 +178,14 @@ def background_tasks(ctx: AppContext) -> BackgroundTasks:
             "reconciler",
             partial(reconcile_once, ctx.sessions, reconcile_client, ctx.settings.reconcile_after),
             ctx.settings.reconcile_period,
+        )
+    )
+    loops.append(  # the same client: both rounds call the worker API's internal endpoints
+        Periodic(
+            "account-sync",
+            partial(sync_accounts_once, ctx.sessions, reconcile_client),
+            ctx.settings.outbox_relay_period,
+            ctx.account_sync_wakeup,
         )
     )
     if ctx.email_sender is not None:
@@ -178,6 +227,8 @@ def create_app(
             if tasks:
                 await tasks.stop()
             ctx.transport.close()
+            if ctx.signins is not None:
+                ctx.signins.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -188,6 +239,7 @@ def create_app(
             {"name": "Files", "description": "A user's config, data, artifact, output, log."},
             {"name": "Jobs", "description": "Applications and jobs."},
             {"name": "Authentication", "description": "Accounts and tokens."},
+            {"name": "Administration", "description": "labcloud: accounts (admin group)."},
             {"name": "Notifications", "description": "Email on job end."},
             {"name": "GA4GH TES", "description": "Task Execution Service 1.1 (TES_GROUP)."},
             {"name": "_Internal", "description": "For the worker API (x-api-key)."},
@@ -212,6 +264,7 @@ def create_app(
         return "Welcome to the labcloud user-facing API (DECODE OpenCloud compatible)"
 
     app.include_router(users.router)
+    app.include_router(admin_users.router)
     if settings.auth:
         app.include_router(accounts.router)
     app.include_router(files.router)

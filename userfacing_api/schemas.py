@@ -249,3 +249,16 @@ class StatusChange(BaseModel):
     status: JobStatus
     time: dt.datetime
     runtime_details: str | None = None
+
+
+class AccountPublic(BaseModel):
+    """labcloud: an account as administrators see it."""
+
+    username: str
+    email: str | None
+    groups: list[str]
+    standing: Literal["active", "disabled", "closed"] = Field(
+        description="closed: its files, jobs and tokens are gone; the name may be registered "
+        "again as a new account"
+    )
+    created_at: dt.datetime

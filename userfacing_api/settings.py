@@ -21,6 +21,27 @@ class UserAPISettings(APISettings):
 
     auth_token_lifetime: int = Field(default=3600, ge=60, description="labcloud: seconds")
     password_min_length: int = Field(default=8, ge=6, description="labcloud: local accounts")
+    signin_max_failures: int = Field(
+        default=10,
+        ge=1,
+        description="labcloud: failed sign-ins (/token, /login, TES Basic) per account and "
+        "per client address within SIGNIN_FAILURE_WINDOW; then 429 with Retry-After",
+    )
+    signin_failure_window: int = Field(
+        default=900, ge=1, description="labcloud: seconds a failed sign-in counts"
+    )
+    password_hash_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="labcloud: threads that check and hash passwords (argon2, about 0.2 s "
+        "of one core each) or call Cognito; sign-ins beyond wait for one",
+    )
+    signin_max_pending: int = Field(
+        default=100,
+        ge=1,
+        description="labcloud: sign-ins and registrations under way at once; more get 503",
+    )
 
     # the other API
     workerfacing_api_url: str = "http://127.0.0.1:8001"

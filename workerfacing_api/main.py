@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from shared import db
 from shared.api.errors import register_error_handlers
 from shared.auth import make_verifier
+from shared.auth.accounts import AccountGate
 from shared.log_context import JobContextMiddleware
 from shared.settings import SettingsError
 from shared.storage import storage_from_settings
@@ -23,7 +24,8 @@ from workerfacing_api.metrics import WorkerAPIMetrics
 from workerfacing_api.pollers import relay, sweeper
 from workerfacing_api.pollers.cloud import CloudPollers
 from workerfacing_api.routers import access, files, internal, jobs
-from workerfacing_api.services import inbox
+from workerfacing_api.routers import accounts as accounts_router
+from workerfacing_api.services import accounts, inbox
 from workerfacing_api.settings import WorkerAPISettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,9 @@ def build_context(settings: WorkerAPISettings) -> AppContext:
         relay_wakeup=relay_wakeup,
         work_wakeup=work_wakeup,
         metrics=metrics,
+        account_gate=AccountGate(
+            functools.partial(accounts.load_for, sessions), settings.account_cache_seconds
+        ),
     )
 
 
@@ -175,4 +180,5 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(files.router)
     app.include_router(internal.router)
+    app.include_router(accounts_router.router)
     return app

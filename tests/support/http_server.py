@@ -20,9 +20,10 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1:<free port> until the block ends; yields the base URL."""
-    port = free_port()
+def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1:<port, or a free one> until the block ends; yields the
+    base URL."""
+    port = port or free_port()
     server = _QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -32,15 +32,38 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
-    """A local account (AUTH=1). With Cognito, accounts live in Cognito."""
+    """An account labcloud knows: a local one (AUTH=1, with its password hash), or one of
+    the Cognito pool's, recorded when it registers or first calls. A closed account stays
+    as a row without a password, so that its tokens stay refused; registering the name
+    again starts a new account on the row (a new `subject`). See shared.auth.accounts."""
 
     __tablename__ = "users"
 
     username: Mapped[str] = mapped_column(String(128), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320))
-    password_hash: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # The `sub` this account's tokens carry (null: not known yet, a Cognito account).
+    subject: Mapped[str | None] = mapped_column(String(255))
+    standing: Mapped[str] = mapped_column(
+        String(16), default="active", server_default="active"
+    )  # active | disabled | closed
+    tokens_valid_after: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # When the worker API is next to be told of a change (null: it knows the latest).
+    sync_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+
+
+class SignInFailures(Base):
+    """Recent failed sign-ins of one account or one client address (a hash of either),
+    as a sliding window of their times (seconds since the epoch)."""
+
+    __tablename__ = "signin_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[list[float]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
 class UserPreference(Base):
@@ -158,6 +181,7 @@ class Notification(Base):
 __all__ = [
     "Base",
     "User",
+    "SignInFailures",
     "UserPreference",
     "Job",
     "OutboxMessage",

@@ -15,10 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
-from shared.api.auth import bearer_token, verify
+from shared.api.auth import admit, bearer_token, verify_async
 from shared.api.errors import BadRequest
 from shared.auth.tokens import Principal
 from userfacing_api.dependencies import ContextDep, SessionDep
+from userfacing_api.routers.accounts import client_address, signin_answers
 from userfacing_api.services import tes, tes_tasks
 from userfacing_api.services.basic_auth import BasicLoginFailed, BasicLogins
 from userfacing_api.services.files import UserFiles
@@ -46,14 +47,15 @@ def _unauthorized(message: str) -> HTTPException:
 def _basic_logins(request: Request, ctx: ContextDep) -> BasicLogins:
     logins = getattr(request.app.state, "tes_basic_logins", None)
     if logins is None:
-        logins = BasicLogins(ctx.accounts, ctx.verifier)
+        logins = BasicLogins(ctx.signins, ctx.verifier, gate=ctx.account_gate)
         request.app.state.tes_basic_logins = logins
     return logins
 
 
-def tes_caller(request: Request, ctx: ContextDep) -> Principal:
-    """The caller, by bearer token or HTTP Basic; 401 without valid credentials, 403
-    outside the TES group."""
+async def tes_caller(request: Request, ctx: ContextDep) -> Principal:
+    """The caller, by bearer token or HTTP Basic (throttled like `/token`: 429); 401
+    without valid credentials or for a closed or disabled account, 403 outside the TES
+    group."""
     scheme, _, credentials = (request.headers.get("authorization") or "").strip().partition(" ")
     if scheme.lower() == "basic":
         try:
@@ -64,15 +66,22 @@ def tes_caller(request: Request, ctx: ContextDep) -> Principal:
         if not sep or not username:
             raise _unauthorized("malformed Basic credentials")
         try:
-            principal = _basic_logins(request, ctx).login(username, password)
+            with signin_answers():
+                principal = await _basic_logins(request, ctx).login(
+                    username, password, client_address(request)
+                )
         except BasicLoginFailed as exc:
             raise _unauthorized(str(exc)) from None
     else:
         try:
             # No cookie: a browser would send it on a forged cross-site POST.
-            principal = verify(ctx.verifier, bearer_token(request))
+            principal = await verify_async(ctx.verifier, bearer_token(request))
         except HTTPException as exc:
             raise _unauthorized(str(exc.detail)) from None
+    try:
+        await admit(ctx.account_gate, principal)
+    except HTTPException as exc:
+        raise _unauthorized(str(exc.detail)) from None
     group = ctx.settings.tes_group
     if not principal.in_group(group):
         raise HTTPException(

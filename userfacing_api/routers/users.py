@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response, status
 
-from userfacing_api.dependencies import ContextDep, CurrentUser, SessionDep
+from userfacing_api.dependencies import ContextDep, CurrentUser, PrincipalDep, SessionDep
 from userfacing_api.schemas import Preferences, UserPublic
 from userfacing_api.services import preferences
 
@@ -36,6 +36,19 @@ def access_info(ctx: ContextDep) -> dict[str, Any]:
 @router.get("/user", response_model=UserPublic)
 def describe_current_user(user: CurrentUser) -> UserPublic:
     return UserPublic(email=user.email, groups=list(user.groups))
+
+
+@router.delete(
+    "/user",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={403: {"description": "a cookie-authenticated request from another site"}},
+)
+def close_own_account(principal: PrincipalDep, ctx: ContextDep) -> Response:
+    """labcloud: close your account. Its files, jobs (running ones are cancelled) and
+    tokens go at once, in both APIs; the name may later be registered again as a new
+    account, which inherits nothing."""
+    ctx.account_admin.close(principal.username, subject=principal.claims.get("sub"))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/user/preferences", response_model=Preferences, tags=["Notifications"])

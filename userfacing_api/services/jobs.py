@@ -288,12 +288,19 @@ def cancel_job(session: Session, user_id: str, job_id: int) -> Job:
     return job
 
 
+def remove_job(session: Session, job: Job) -> None:
+    """Cancel the job at the worker API (through the outbox), then delete it and all it left
+    in the database, in the caller's transaction (closing an account removes all its jobs
+    this way)."""
+    _request_cancel(session, job)
+    forget_job(session, job.id)
+
+
 def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
     """Cancel the job at the worker API (through the outbox), then delete it, all it left
     in the database, and its outputs."""
     job = get_job(session, files.root, job_id)
-    _request_cancel(session, job)
-    forget_job(session, job.id)
+    remove_job(session, job)
     session.commit()
     for rel in paths_out(job.job_name).values():
         # a link placed by hand that leads out: what lies behind it is not the job's

@@ -189,4 +189,19 @@ class StatusOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-__all__ = ["Base", "QueuedJob", "Attempt", "AttemptLog", "StatusOutbox", "utcnow"]
+class Account(Base):
+    """The standing of an account whose tokens may no longer count (closed, disabled,
+    re-created), as the user API last told it (see shared.auth.accounts). An account
+    without a row has never changed: its tokens count."""
+
+    __tablename__ = "accounts"
+
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    subject: Mapped[str | None] = mapped_column(String(255))
+    standing: Mapped[str] = mapped_column(String(16))
+    tokens_valid_after: Mapped[int] = mapped_column(BigInteger)
+    revision: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+__all__ = ["Base", "QueuedJob", "Attempt", "AttemptLog", "StatusOutbox", "Account", "utcnow"]
