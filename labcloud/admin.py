@@ -11,11 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from labcloud.admin_quotas import quotas_app
 from shared.auth.api_key import HEADER
 
 admin_app = typer.Typer(
     help="Operators: failed jobs (dead letters) and requeues.", no_args_is_help=True
 )
+admin_app.add_typer(quotas_app, name="quotas")  # storage quotas, through the user API
 
 Url = Annotated[
     str, typer.Option("--url", envvar="WORKERFACING_API_URL", help="The worker-facing API.")

@@ -16,6 +16,8 @@ from shared.transport.base import JobTransport
 from shared.wakeup import Wakeup
 from userfacing_api.metrics import UserAPIMetrics
 from userfacing_api.services.accounts import AccountStore
+from userfacing_api.services.storage_usage import StorageUsage
+from userfacing_api.services.stream_slots import StreamSlots
 from userfacing_api.settings import UserAPISettings
 
 
@@ -33,5 +35,8 @@ class AppContext:
     email_sender: EmailSender | None  # None: email off
     outbox_wakeup: Wakeup  # notified after a commit that added outbox messages
     notify_wakeup: Wakeup  # notified after a commit that made an email due
+    usage: StorageUsage  # each user's bytes in storage, measured and cached (quotas)
     # Its Prometheus registry and the metrics requests and loops feed (GET /metrics).
     metrics: UserAPIMetrics = field(default_factory=UserAPIMetrics)
+    # The live-log streams each user has open in this process (MAX_LOG_STREAMS_PER_USER).
+    log_streams: StreamSlots = field(default_factory=StreamSlots)

@@ -58,7 +58,7 @@ def upload_request(
     folder = files.upload_key(
         session, ctx.storage, job_id, worker.id, kind, base_path, attempt=worker.attempt
     )
-    if post := presigned_post(ctx.storage, folder):
+    if post := presigned_post(ctx.storage, folder, ctx.settings.max_upload_bytes):
         return FileHTTPRequest(method="POST", url=post["url"], data=post["fields"])
     url = request.url_for("upload_file", job_id=job_id).include_query_params(
         type=kind.value, base_path=base_path
@@ -100,7 +100,7 @@ async def upload_file(
             )
         return key, ctx.storage.writer(key)
 
-    key, size = await receive_file(request, open_writer)
+    key, size = await receive_file(request, open_writer, max_bytes=ctx.settings.max_upload_bytes)
     return UploadedFile(uri=ctx.storage.uri(key), size=size)
 
 
