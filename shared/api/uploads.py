@@ -101,11 +101,9 @@ def _missing(message: str) -> InvalidField:
 class _FileParts:
     """Callbacks for the parser: find the part `file` and gather its bytes."""
 
-    def __init__(
-        self, charset: str, max_bytes: int | None = None, budget: UploadBudget | None = None
-    ) -> None:
+    def __init__(self, charset: str, max_bytes: int | None = None) -> None:
         self.charset = charset
-        self.max_bytes, self.budget = max_bytes, budget
+        self.max_bytes = max_bytes
         self.filename: str | None = None  # once the headers of `file` are in
         self.pieces: list[bytes | memoryview] = []  # bytes of `file` not yet handed on
         self.pending = 0  # their size
@@ -178,8 +176,6 @@ class _FileParts:
             self.size += end - start
             if self.max_bytes is not None and self.size > self.max_bytes:
                 raise file_too_large(self.max_bytes)
-            if self.budget is not None:
-                self.budget.take(end - start)
             # bytes cannot change: keep a view of the received chunk instead of a copy
             piece = memoryview(data)[start:end] if isinstance(data, bytes) else data[start:end]
             self.pieces.append(piece)
@@ -228,7 +224,7 @@ async def receive_file(
     if max_bytes is not None:
         check_announced_size(request, max_bytes)
     boundary, charset = _multipart_params(request.headers.get("content-type"))
-    receiver = _Receiver(open_writer, _FileParts(charset, max_bytes, budget))
+    receiver = _Receiver(open_writer, _FileParts(charset, max_bytes), budget)
     try:
         async with anyio.create_task_group() as background:
             failure = await receiver.run(request, boundary, background)
@@ -245,9 +241,16 @@ class _Receiver(Generic[K]):
     """Parses the body on the event loop and writes the file in a worker thread, one
     piece at a time: while a piece is written, the next one is received."""
 
-    def __init__(self, open_writer: Callable[[str], tuple[K, Writer]], parts: _FileParts) -> None:
+    def __init__(
+        self,
+        open_writer: Callable[[str], tuple[K, Writer]],
+        parts: _FileParts,
+        budget: UploadBudget | None = None,
+    ) -> None:
         self._open_writer = open_writer
         self._parts = parts
+        self._budget = budget
+        self._charged = 0  # bytes of the file the budget was told of
         self._opened: tuple[K, Writer] | None = None
         self._size: int | None = None  # once committed
         self._idle = anyio.Event()
@@ -288,6 +291,8 @@ class _Receiver(Generic[K]):
                 parser.write(chunk[start : start + FEED] if len(chunk) > FEED else chunk)
                 if self._opened is None and parts.filename is not None:
                     await anyio.to_thread.run_sync(self._open, parts.filename)
+                if self._opened is not None:
+                    self._charge()
                 if self._opened is not None and parts.pending >= PIECE:
                     await self._settled()
                     self._idle = anyio.Event()
@@ -300,6 +305,13 @@ class _Receiver(Generic[K]):
         if not parts.ended:
             raise BadRequest("the multipart body is incomplete: the upload was cut short")
         await anyio.to_thread.run_sync(self._finish, self._opened[1], parts.take())
+
+    def _charge(self) -> None:
+        """Tell the budget of the file's bytes received since last time. Only once the
+        writer is open: `open_writer` may tell the budget what the upload replaces."""
+        if self._budget is not None and self._parts.size > self._charged:
+            self._budget.take(self._parts.size - self._charged)
+            self._charged = self._parts.size
 
     # These two run in a worker thread and keep their result themselves: were the
     # request cancelled meanwhile, the result would not reach the event loop, and a

@@ -166,11 +166,13 @@ class Upload:
 
     def take(self, size: int) -> None:
         s = self.storage
-        total = s.usage.add_in_flight(s.root, size, s.quota.bytes)
+        # the file it replaces goes when it is committed: that room is the upload's
+        total = s.usage.add_in_flight(s.root, size, s.quota.bytes + self.replaced)
         if total is not None:
             raise OverQuota(
-                f"the upload does not fit: it would take your storage to {size_text(total)}, "
-                f"over your quota of {size_text(s.quota.bytes)}",
+                "the upload does not fit: it would take your storage to "
+                f"{size_text(total - self.replaced)}, over your quota of "
+                f"{size_text(s.quota.bytes)}",
                 SETTING,
             )
         self.received += size
