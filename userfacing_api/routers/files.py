@@ -140,6 +140,10 @@ def _upload_request(
     status_code=status.HTTP_201_CREATED,
     response_model=FileInfo,
     openapi_extra=OPENAPI_BODY,
+    responses={
+        413: {"description": "the file is over MAX_UPLOAD_BYTES"},
+        507: {"description": "over the storage quota"},
+    },
 )
 async def upload(
     f_type: UploadFileType,
@@ -175,6 +179,7 @@ async def upload_top(
     "/files/{f_type}/{base_path:path}/url",
     status_code=status.HTTP_201_CREATED,
     response_model=FileHTTPRequest,
+    responses={507: {"description": "over the storage quota"}},
 )
 def upload_request(
     f_type: UploadFileType,

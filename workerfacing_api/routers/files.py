@@ -70,7 +70,7 @@ def upload_request(
     "/jobs/{job_id}/files/upload",
     status_code=http.HTTP_201_CREATED,
     response_model=UploadedFile,
-    responses={404: {}, 400: {}},
+    responses={404: {}, 400: {}, 413: {"description": "the file is over MAX_UPLOAD_BYTES"}},
     openapi_extra=OPENAPI_BODY,
 )
 async def upload_file(
