@@ -15,6 +15,7 @@ import io
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -518,12 +519,13 @@ def test_a_presigned_post_carries_the_size_limit_and_what_is_left_of_the_quota(
 ) -> None:
     import boto3
 
+    bucket = f"limits-{uuid.uuid4().hex[:12]}"  # one per test: the moto server is shared
     boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(
-        Bucket="limits"
+        Bucket=bucket
     )
     client = make_client(
         filesystem="s3",
-        s3_bucket="limits",
+        s3_bucket=bucket,
         s3_region="us-east-1",
         s3_endpoint_url=moto_endpoint,
         user_data_root_path="user_data",
