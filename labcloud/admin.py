@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from labcloud.admin_options import AsJson, Key
+from labcloud.admin_quotas import quotas_app
 from labcloud.admin_users import users_app
 from shared.auth.api_key import HEADER
 
@@ -19,6 +20,7 @@ admin_app = typer.Typer(
     help="Operators: failed jobs (dead letters), requeues, and accounts.", no_args_is_help=True
 )
 admin_app.add_typer(users_app, name="users")
+admin_app.add_typer(quotas_app, name="quotas")  # storage quotas, through the user API
 
 Url = Annotated[
     str, typer.Option("--url", envvar="WORKERFACING_API_URL", help="The worker-facing API.")

@@ -16,3 +16,8 @@ Key = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+#: The user API, which `labcloud admin users` and `quotas` talk to.
+Url = Annotated[
+    str, typer.Option("--url", envvar="USERFACING_API_URL", help="The user-facing API.")
+]
+DEFAULT_URL = "http://127.0.0.1:8000"

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from labcloud.admin_options import AsJson, Key
+from labcloud.admin_options import DEFAULT_URL, AsJson, Key, Url
 from shared.auth.api_key import HEADER
 
 users_app = typer.Typer(
@@ -24,11 +24,7 @@ users_app = typer.Typer(
     no_args_is_help=True,
 )
 
-Url = Annotated[
-    str, typer.Option("--url", envvar="USERFACING_API_URL", help="The user-facing API.")
-]
 Usernames = Annotated[list[str], typer.Argument(help="Account names.")]
-DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def _request(method: str, path: str, url: str, key: str, **kwargs: Any) -> httpx.Response:

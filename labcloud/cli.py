@@ -38,6 +38,8 @@ def _serve_api(package: str, host: str, port: int, migrate: bool, log_level: str
 
     import uvicorn
 
+    from shared.api.header_limit import uvicorn_options
+
     _logging(log_level)
     settings = importlib.import_module(f"{package}.settings").load_settings()
     configure_logging(log_level, settings.log_format)  # LOG_FORMAT=json: JSON lines
@@ -60,6 +62,7 @@ def _serve_api(package: str, host: str, port: int, migrate: bool, log_level: str
         log_config=log_config,
         # Open log streams (SSE) would otherwise hold a stop until their jobs end.
         timeout_graceful_shutdown=10,
+        **uvicorn_options(settings.max_request_header_bytes),  # MAX_REQUEST_HEADER_BYTES
     )
 
 

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from labcloud.data_dir import PRIVATE_UMASK, make_private
 from labcloud.demo_run import run_demo
+from shared.api.header_limit import uvicorn_options
 from shared.transport.memory import MemoryTransport
 from userfacing_api.context import AppContext
 from userfacing_api.db.models import User
@@ -196,8 +197,19 @@ def run_embedded(
     local_worker = Worker(parts.worker)
 
     servers = [
-        _Server(uvicorn.Config(user_app, host=host, port=user_port, log_level=log_level)),
-        _Server(uvicorn.Config(worker_app, host=host, port=worker_port, log_level=log_level)),
+        _Server(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level=log_level,
+                **uvicorn_options(settings.max_request_header_bytes),
+            )
+        )
+        for app, port, settings in (
+            (user_app, user_port, parts.user),
+            (worker_app, worker_port, parts.worker_api),
+        )
     ]
     after_start: list[Callable[[], object]] = [local_worker.run]
     user_url = f"http://{host}:{user_port}"

@@ -19,6 +19,8 @@ from userfacing_api.metrics import UserAPIMetrics
 from userfacing_api.services.account_admin import AccountAdmin
 from userfacing_api.services.accounts import AccountStore
 from userfacing_api.services.signin import SignIns
+from userfacing_api.services.storage_usage import StorageUsage
+from userfacing_api.services.stream_slots import StreamSlots
 from userfacing_api.settings import UserAPISettings
 
 
@@ -40,5 +42,8 @@ class AppContext:
     account_admin: AccountAdmin  # closes, disables, enables accounts
     account_sync_wakeup: Wakeup  # notified after an account changed: tell the worker API
     signins: SignIns | None  # set when AUTH=1: throttled sign-ins, bounded password work
+    usage: StorageUsage  # each user's bytes in storage, measured and cached (quotas)
     # Its Prometheus registry and the metrics requests and loops feed (GET /metrics).
     metrics: UserAPIMetrics = field(default_factory=UserAPIMetrics)
+    # The live-log streams each user has open in this process (MAX_LOG_STREAMS_PER_USER).
+    log_streams: StreamSlots = field(default_factory=StreamSlots)

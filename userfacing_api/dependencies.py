@@ -18,6 +18,7 @@ from shared.auth.tokens import Principal
 from userfacing_api.context import AppContext
 from userfacing_api.cookie_origins import check_cookie_write
 from userfacing_api.services.files import UserFiles
+from userfacing_api.services.quotas import UserStorage, effective_quota
 
 USERS_GROUP = "users"
 ADMIN_GROUP = "admin"
@@ -84,6 +85,23 @@ async def get_user_files(ctx: ContextDep, user: CurrentUser) -> UserFiles:
 
 
 UserFilesDep = Annotated[UserFiles, Depends(get_user_files)]
+
+
+def user_storage(ctx: AppContext, principal: Principal, root: str) -> UserStorage:
+    """The usage and quota of the user whose folder is `root` (a short session of its own:
+    an upload must not hold a pooled connection while its body streams in)."""
+    with ctx.sessions() as session:
+        quota = effective_quota(
+            session, principal.username, principal.groups, ctx.settings.storage_quota_bytes
+        )
+    return UserStorage(ctx.usage, root, quota)
+
+
+def get_user_storage(ctx: ContextDep, user: CurrentUser, files: UserFilesDep) -> UserStorage:
+    return user_storage(ctx, user, files.root)
+
+
+UserStorageDep = Annotated[UserStorage, Depends(get_user_storage)]
 
 
 def get_catalogue(ctx: ContextDep) -> Catalogue:

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.orm import sessionmaker
 
 from shared import db
+from shared.api.body_limit import install_limits
 from shared.api.errors import register_error_handlers
 from shared.app_config import InvalidCatalogue, open_catalogue
 from shared.auth import make_local_tokens, make_verifier
@@ -28,13 +29,23 @@ from userfacing_api.pollers.account_sync import sync_accounts_once
 from userfacing_api.pollers.notifier import notify_once
 from userfacing_api.pollers.outbox_relay import relay_once
 from userfacing_api.pollers.reconciler import make_client, reconcile_once
-from userfacing_api.routers import accounts, admin_users, files, internal, jobs, logs, users
+from userfacing_api.routers import (
+    accounts,
+    admin_quotas,
+    admin_users,
+    files,
+    internal,
+    jobs,
+    logs,
+    users,
+)
 from userfacing_api.routers import tes as tes_router
 from userfacing_api.services.account_admin import AccountAdmin, token_gate
 from userfacing_api.services.accounts import AccountStore, LocalAccounts
 from userfacing_api.services.cognito_accounts import CognitoAccounts
 from userfacing_api.services.signin import SignIns
 from userfacing_api.services.signin_throttle import SignInThrottle
+from userfacing_api.services.storage_usage import StorageUsage
 from userfacing_api.settings import UserAPISettings, load_settings
 from userfacing_api.ui.router import router as ui_router
 
@@ -63,6 +74,7 @@ def build_context(settings: UserAPISettings, transport: JobTransport | None = No
     local_tokens = make_local_tokens(settings, settings.auth_token_lifetime) if local else None
     verifier = local_tokens or make_verifier(settings)
     sessions = db.make_sessionmaker(engine)
+    storage = storage_from_settings(settings)
     accounts: AccountStore | None = None
     if local_tokens is not None:
         accounts = LocalAccounts(sessions, local_tokens, settings.password_min_length)
@@ -112,6 +124,7 @@ def build_context(settings: UserAPISettings, transport: JobTransport | None = No
         ),
         account_sync_wakeup=account_sync_wakeup,
         signins=signins(settings, sessions, accounts),
+        usage=StorageUsage(storage, settings.storage_usage_max_age),
     )
 
 
@@ -243,9 +256,11 @@ def create_app(
             {"name": "Notifications", "description": "Email on job end."},
             {"name": "GA4GH TES", "description": "Task Execution Service 1.1 (TES_GROUP)."},
             {"name": "_Internal", "description": "For the worker API (x-api-key)."},
+            {"name": "Administration", "description": "Storage quotas (the admin group)."},
         ],
     )
     app.state.ctx = ctx
+    install_limits(app, settings.max_request_bytes)  # before CORS: refusals carry its headers
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -271,6 +286,7 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(logs.router)
     app.include_router(internal.router)
+    app.include_router(admin_quotas.router)  # /admin/quotas
     app.include_router(tes_router.router)  # GA4GH TES at /ga4gh/tes/v1
     app.include_router(ui_router)  # the web page at /ui
     return app

@@ -33,6 +33,57 @@ class UserPublic(BaseModel):
     groups: list[str]
 
 
+class UserStatus(UserPublic):
+    """`GET /user`: DECODE's `{email, groups}`, and labcloud's storage figures."""
+
+    storage_used: int | None = Field(
+        default=None,
+        description="labcloud: bytes you keep in storage (job outputs included), measured "
+        "at most STORAGE_USAGE_MAX_AGE seconds ago",
+    )
+    storage_quota: int | None = Field(
+        default=None, description="labcloud: the most bytes you may keep (your storage quota)"
+    )
+
+
+MAX_QUOTA_BYTES = 2**63 - 1  # a BIGINT
+
+
+class QuotaSet(BaseModel):
+    """`PUT /admin/quotas/{users|groups}/{name}` (labcloud)."""
+
+    quota_bytes: int = Field(ge=0, le=MAX_QUOTA_BYTES, examples=[50 * 2**30])
+
+
+class QuotaOverride(BaseModel):
+    """An administrator's quota for one user or one group (labcloud)."""
+
+    kind: Literal["user", "group"]
+    name: str
+    quota_bytes: int
+    updated_at: dt.datetime
+
+
+class QuotaList(BaseModel):
+    """`GET /admin/quotas` (labcloud): the default and every quota set by an administrator."""
+
+    default_bytes: int = Field(description="STORAGE_QUOTA_BYTES")
+    quotas: list[QuotaOverride]
+
+
+class UserQuotaReport(BaseModel):
+    """`GET /admin/quotas/users/{name}` (labcloud): a user's quota and usage."""
+
+    username: str
+    quota_bytes: int = Field(description="the quota that applies")
+    source: str = Field(description="where it comes from: user, group <name>, or default")
+    groups: list[str] | None = Field(
+        description="the account's groups (local accounts); null when unknown here, and "
+        "then group quotas are left out"
+    )
+    used_bytes: int
+
+
 class Preferences(BaseModel):
     notify_email: bool = True
 

@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import APISettings, load
+from shared.settings import GIB, KIB, APISettings, load
 
 
 class UserAPISettings(APISettings):
@@ -88,6 +88,63 @@ class UserAPISettings(APISettings):
         default="",
         description="labcloud: comma-separated patterns (fnmatch) of the images TES tasks "
         "may use, e.g. 'docker.io/library/*,ghcr.io/my-lab/*'; empty: none",
+    )
+
+    # limits per user and per job (labcloud); each refusal names its setting
+    storage_quota_bytes: int = Field(
+        default=100 * GIB,
+        ge=0,
+        description="labcloud: the most bytes a user may keep in storage, job outputs "
+        "included; an administrator may set other quotas per user or per group "
+        "(`/admin/quotas`, `labcloud admin quotas`). Over it, uploads and new jobs get 507",
+    )
+    storage_usage_max_age: float = Field(
+        default=60,
+        gt=0,
+        description="labcloud: seconds a measurement of a user's storage is used before the "
+        "user's folder is measured again (this API's own uploads are counted at once)",
+    )
+    max_queued_jobs_per_user: int = Field(
+        default=10_000,
+        ge=1,
+        description="labcloud: the most jobs (and TES tasks) a user may have that have not "
+        "ended yet (429 above), counted in the database",
+    )
+    max_log_streams_per_user: int = Field(
+        default=10,
+        ge=1,
+        description="labcloud: the most live-log streams (GET /jobs/{id}/logs/stream) a user "
+        "may have open at once in one API process (429 above)",
+    )
+    max_job_env_vars: int = Field(
+        default=100,
+        ge=0,
+        description="labcloud: the most environment variables of a job (a TES task: of all "
+        "its executors together); 413 above",
+    )
+    max_env_value_bytes: int = Field(
+        default=32 * KIB,
+        ge=0,
+        description="labcloud: the most bytes (UTF-8) of one environment value of a job; "
+        "413 above (Linux refuses a single one over 128 KiB)",
+    )
+    max_job_env_bytes: int = Field(
+        default=128 * KIB,
+        ge=0,
+        description="labcloud: the most bytes of a job's environment, names and values "
+        "together; 413 above (it must fit beside the command in Linux's argument space)",
+    )
+    max_job_inputs: int = Field(
+        default=1000,
+        ge=1,
+        description="labcloud: the most inputs a job names (data_ids and artifact_ids "
+        "together; a TES task's inputs, and its outputs); 413 above",
+    )
+    max_job_input_files: int = Field(
+        default=10_000,
+        ge=1,
+        description="labcloud: the most files a job's inputs may expand to, folders "
+        "included file by file; 413 above",
     )
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import FastAPI
 
 from shared import db
+from shared.api.body_limit import install_limits
 from shared.api.errors import register_error_handlers
 from shared.auth import make_verifier
 from shared.auth.accounts import AccountGate
@@ -174,6 +175,7 @@ def create_app(
     )
     app.state.ctx = ctx
     register_error_handlers(app)
+    install_limits(app, settings.max_request_bytes)  # MAX_REQUEST_BYTES, and 413/429/507
     ctx.metrics.install(app, ctx.sessions, settings)  # GET /metrics
     app.add_middleware(JobContextMiddleware)  # log lines about /jobs/{id}/… name the job
     app.include_router(access.router)

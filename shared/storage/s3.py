@@ -304,18 +304,22 @@ class S3Storage:
             )
         )
 
-    def presigned_post(self, folder_key: str) -> dict[str, Any]:
+    def presigned_post(self, folder_key: str, max_bytes: int | None = None) -> dict[str, Any]:
         """`{"url", "fields"}` of a browser-style POST upload into the folder `folder_key`.
 
         The key field is `<prefix>/<folder>/${filename}`: S3 substitutes the name
         of the uploaded file. The signed policy holds the condition
         `["starts-with", "$key", "<prefix>/<folder>/"]` (botocore adds it for a
-        key ending in `${filename}`), so S3 refuses keys outside the folder.
+        key ending in `${filename}`), so S3 refuses keys outside the folder; and,
+        with `max_bytes`, `["content-length-range", 0, max_bytes]`, so S3 refuses a
+        bigger file.
         """
         key_prefix = self._dir_prefix(folder_key)
+        conditions = [["content-length-range", 0, max_bytes]] if max_bytes is not None else None
         post = self._client.generate_presigned_post(
             Bucket=self.bucket,
             Key=key_prefix + "${filename}",
+            Conditions=conditions,
             ExpiresIn=self.presign_expiry_s,
         )
         return {"url": post["url"], "fields": dict(post["fields"])}

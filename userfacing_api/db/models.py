@@ -178,6 +178,18 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class StorageQuota(Base):
+    """labcloud: an administrator's storage quota for one user or one group, in place of
+    STORAGE_QUOTA_BYTES (see `userfacing_api.services.quotas`)."""
+
+    __tablename__ = "storage_quotas"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # "user" | "group"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    quota_bytes: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 __all__ = [
     "Base",
     "User",
@@ -188,5 +200,6 @@ __all__ = [
     "StatusEvent",
     "JobLog",
     "Notification",
+    "StorageQuota",
     "utcnow",
 ]

@@ -12,9 +12,11 @@ from userfacing_api.dependencies import (
     CurrentUser,
     SessionDep,
     UserFilesDep,
+    UserStorageDep,
 )
 from userfacing_api.schemas import JobCreate, JobPublic
 from userfacing_api.services import jobs
+from userfacing_api.services.job_limits import JobLimits
 
 router = APIRouter(tags=["Jobs"])
 
@@ -45,7 +47,13 @@ def describe_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobPubl
     "/jobs",
     status_code=status.HTTP_201_CREATED,
     response_model=JobPublic,
-    responses={400: {"description": "missing input"}, 409: {"description": "name taken"}},
+    responses={
+        400: {"description": "missing input"},
+        409: {"description": "name taken"},
+        413: {"description": "over a limit of a job (environment, inputs)"},
+        429: {"description": "too many jobs not ended yet (MAX_QUEUED_JOBS_PER_USER)"},
+        507: {"description": "over the storage quota"},
+    },
 )
 def start_job(
     request: Annotated[JobCreate, Body()],
@@ -54,9 +62,12 @@ def start_job(
     files: UserFilesDep,
     catalogue: CatalogueDep,
     ctx: ContextDep,
+    storage: UserStorageDep,
 ) -> JobPublic:
     """Validate and queue a job; it is handed to the worker API in the background."""
-    job = jobs.submit_job(session, catalogue, files, request, user.email)
+    storage.check_room()  # no new job while over quota
+    limits = JobLimits.from_settings(ctx.settings)
+    job = jobs.submit_job(session, catalogue, files, request, user.email, limits=limits)
     ctx.outbox_wakeup.notify()
     return jobs.to_public(job)
 
@@ -79,5 +90,6 @@ def cancel_job(job_id: int, user: CurrentUser, session: SessionDep, ctx: Context
 def delete_job(job_id: int, session: SessionDep, files: UserFilesDep, ctx: ContextDep) -> Response:
     """Cancel the job if it still runs, then delete it and its outputs."""
     jobs.delete_job(session, files, job_id)
+    ctx.usage.forget(files.root)  # its outputs are gone
     ctx.outbox_wakeup.notify()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

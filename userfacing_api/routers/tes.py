@@ -18,11 +18,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from shared.api.auth import admit, bearer_token, verify_async
 from shared.api.errors import BadRequest
 from shared.auth.tokens import Principal
-from userfacing_api.dependencies import ContextDep, SessionDep
+from userfacing_api.dependencies import ContextDep, SessionDep, user_storage
 from userfacing_api.routers.accounts import client_address, signin_answers
 from userfacing_api.services import tes, tes_tasks
 from userfacing_api.services.basic_auth import BasicLoginFailed, BasicLogins
 from userfacing_api.services.files import UserFiles
+from userfacing_api.services.job_limits import JobLimits
 from userfacing_api.tes_schemas import (
     TES_VERSION,
     Organization,
@@ -158,7 +159,11 @@ def service_info(request: Request, ctx: ContextDep) -> dict[str, Any]:
     return info.model_dump(exclude_none=True)
 
 
-@router.post("/tasks", summary="CreateTask", responses={400: {}, 401: {}, 403: {}})
+@router.post(
+    "/tasks",
+    summary="CreateTask",
+    responses={400: {}, 401: {}, 403: {}, 413: {}, 429: {}, 507: {}},
+)
 def create_task(
     caller: TesCaller,  # first: a caller without credentials gets 401, whatever the body
     files: TesFiles,
@@ -166,8 +171,11 @@ def create_task(
     session: SessionDep,
     ctx: ContextDep,
 ) -> dict[str, Any]:
-    """Queue a task (a tesTask document); answers its id."""
-    job = tes.create_task(session, files, _config(ctx), body, caller.email)
+    """Queue a task (a tesTask document); answers its id. 413 over a limit of a job, 429
+    with too many jobs not ended yet, 507 over the storage quota."""
+    user_storage(ctx, caller, files.root).check_room()  # no new task while over quota
+    limits = JobLimits.from_settings(ctx.settings)
+    job = tes.create_task(session, files, _config(ctx), body, caller.email, limits=limits)
     ctx.outbox_wakeup.notify()
     return TesCreateTaskResponse(id=str(job.id)).model_dump()
 

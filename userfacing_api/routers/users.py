@@ -6,9 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
-from userfacing_api.dependencies import ContextDep, CurrentUser, PrincipalDep, SessionDep
-from userfacing_api.schemas import Preferences, UserPublic
+from userfacing_api.dependencies import (
+    ContextDep,
+    CurrentUser,
+    PrincipalDep,
+    SessionDep,
+    user_storage,
+)
+from userfacing_api.schemas import Preferences, UserStatus
 from userfacing_api.services import preferences
+from userfacing_api.services.files import UserFiles
 
 router = APIRouter(tags=["Authentication"])
 
@@ -33,9 +40,20 @@ def access_info(ctx: ContextDep) -> dict[str, Any]:
     return info
 
 
-@router.get("/user", response_model=UserPublic)
-def describe_current_user(user: CurrentUser) -> UserPublic:
-    return UserPublic(email=user.email, groups=list(user.groups))
+@router.get("/user", response_model=UserStatus)
+def describe_current_user(user: CurrentUser, ctx: ContextDep) -> UserStatus:
+    """Who you are; labcloud adds your storage usage and quota, in bytes."""
+    try:
+        files = UserFiles(ctx.storage, user.username)
+    except ValueError:  # an id that cannot own files has no storage
+        return UserStatus(email=user.email, groups=list(user.groups))
+    storage = user_storage(ctx, user, files.root)
+    return UserStatus(
+        email=user.email,
+        groups=list(user.groups),
+        storage_used=storage.used(),
+        storage_quota=storage.quota.bytes,
+    )
 
 
 @router.delete(

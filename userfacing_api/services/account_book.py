@@ -18,7 +18,7 @@ from shared.api.errors import Conflict, NotFound
 from shared.auth.accounts import AccountState, Standing, refusal, revocation_time
 from shared.auth.tokens import Principal
 from shared.db import begin_write
-from userfacing_api.db.models import Job, User, UserPreference, utcnow
+from userfacing_api.db.models import Job, StorageQuota, User, UserPreference, utcnow
 from userfacing_api.services.jobs import remove_job
 
 MAX_PAGE = 1000
@@ -139,7 +139,7 @@ def _recorded(username: str, standing: Standing, subject: str | None = None) -> 
 def close_account(session: Session, username: str, *, subject: str | None, create: bool) -> None:
     """Close an account, committed: refuse its tokens for good, forget its password and
     preferences, and remove its jobs (cancelling live ones at the worker API through the
-    outbox). Its files are the caller's to delete. `subject`: the `sub` of its tokens, if
+    outbox) and its storage quota override. Its files are the caller's to delete. `subject`: the `sub` of its tokens, if
     known. Idempotent; NotFound for an unknown name unless `create` (Cognito)."""
     begin_write(session)
     user = session.get(User, username)
@@ -161,6 +161,10 @@ def close_account(session: Session, username: str, *, subject: str | None, creat
             )
         )
     session.execute(delete(UserPreference).where(UserPreference.user_id == username))
+    # a name registered again is a new account: it inherits no quota either
+    session.execute(
+        delete(StorageQuota).where(StorageQuota.kind == "user", StorageQuota.name == username)
+    )
     _remove_jobs(session, username)
     session.commit()
 

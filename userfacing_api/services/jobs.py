@@ -31,6 +31,14 @@ from shared.storage.paths import UnsafePath, clean_relpath, join
 from userfacing_api.db.models import Job, JobLog, Notification, OutboxMessage, StatusEvent
 from userfacing_api.schemas import JobCreate, JobPublic, PathsOut
 from userfacing_api.services.files import UserFiles
+from userfacing_api.services.job_limits import (
+    InputFiles,
+    JobLimits,
+    check_env,
+    check_input_count,
+    check_spec_size,
+    reserve_queue_slot,
+)
 
 OUTPUT_KINDS = ("output", "log", "artifact")
 MAX_PAGE = 1000
@@ -83,11 +91,14 @@ def _find_entrypoint(catalogue: Catalogue, request: JobCreate) -> Entrypoint:
         raise InvalidField(("body", "application", level), str(exc.args[0])) from None
 
 
-def _expand_inputs(files: UserFiles, request: JobCreate, entrypoint: Entrypoint) -> dict[str, str]:
+def _expand_inputs(
+    files: UserFiles, request: JobCreate, entrypoint: Entrypoint, counted: InputFiles
+) -> dict[str, str]:
     """files_down: one entry per input file, `<subdir>/<relative path>` → storage URI.
 
     A folder input contributes every file below it, relative to the folder; a
-    file input contributes itself under its own name.
+    file input contributes itself under its own name. `counted` stops the expansion
+    when the files are too many.
     """
     wanted = request.attributes.files_down
     inputs: list[tuple[str, str, str]] = []  # (kind, folder, user-given id)
@@ -108,9 +119,10 @@ def _expand_inputs(files: UserFiles, request: JobCreate, entrypoint: Entrypoint)
             raise BadRequest(f"input {rel} does not exist")
         subdir = entrypoint.handler.files_down.get(kind, folder)  # type: ignore[call-overload]
         if entry.is_dir:
-            members = [e for e in files.storage.list(entry.key, recursive=True) if not e.is_dir]
+            members = counted.files_below(files.storage, entry.key)
             pairs = [(m.key[len(entry.key) + 1 :], m.key) for m in members]
         else:
+            counted.add()
             pairs = [(entry.key.rpartition("/")[2], entry.key)]
         for inner, key in pairs:
             target = f"{subdir}/{inner}"
@@ -155,8 +167,11 @@ def submit_job(
     files: UserFiles,
     request: JobCreate,
     user_email: str | None,
+    *,
+    limits: JobLimits,
 ) -> Job:
-    """Validate, then store the job (`queued`) and its outbox message together."""
+    """Validate, then store the job (`queued`) and its outbox message together; `limits`
+    bound it (and the user's jobs not ended yet) before anything is stored."""
     _check_job_name(request.job_name)
     entrypoint = _find_entrypoint(catalogue, request)
     env_vars = request.attributes.env_vars or {}
@@ -167,13 +182,16 @@ def submit_job(
             f"environment variables {disallowed} are not allowed for this entrypoint; "
             f"allowed: {entrypoint.app.env}",
         )
+    check_env(env_vars.items(), limits)
+    wanted = request.attributes.files_down
+    check_input_count(len(wanted.data_ids or []) + len(wanted.artifact_ids or []), limits)
     user_id = files.root
     if session.scalar(
         select(Job.id).where(Job.user_id == user_id, Job.job_name == request.job_name)
     ):
         raise Conflict(f"a job named '{request.job_name}' already exists")
     _check_result_folders(files, request.job_name)
-    files_down = _expand_inputs(files, request, entrypoint)
+    files_down = _expand_inputs(files, request, entrypoint, InputFiles(limits))
     hardware = _hardware(request, entrypoint)
 
     job = Job(
@@ -187,6 +205,7 @@ def submit_job(
         hardware=request.hardware.model_dump() if request.hardware else None,
         status=JobStatus.queued.value,
     )
+    reserve_queue_slot(session, user_id, limits)
     session.add(job)
     try:
         session.flush()
@@ -220,7 +239,9 @@ def submit_job(
         ),
         submission_id=job.submission_id,
     )
-    session.add(OutboxMessage(job_id=job.id, kind="submit", payload=spec.model_dump(mode="json")))
+    payload = spec.model_dump(mode="json")
+    check_spec_size(session, payload, limits)
+    session.add(OutboxMessage(job_id=job.id, kind="submit", payload=payload))
     session.commit()
     return job
 

@@ -16,7 +16,8 @@ requeue of a failed job (and only there).
 
 An older user API, without that route (404), gets the events one by one on
 `PUT /_job_status`, and no batch for `BATCH_RETRY_S`; so does a batch refused whole
-(422: an event it cannot read), so that a bad event holds back its own job only.
+(422: an event it cannot read; 413: a batch over its MAX_REQUEST_BYTES), so that a
+bad event holds back its own job only.
 
 Live logs (labcloud) ride the same queue: a `log` row at the head of its job goes,
 on its own, to `PUT /_job_log` as `{job_id, attempt, log, truncated, end}` (and the
@@ -227,9 +228,9 @@ def _deliver_batch(
         # No such route: an older user API (or a wrong URL, which fails one by one too).
         _one_by_one_until[client] = time.monotonic() + BATCH_RETRY_S
         return _one_by_one(client, events)
-    if response.status_code == 422:
-        # Refused whole (an event it cannot read): one by one, so that a bad event
-        # holds back its own job only.
+    if response.status_code in (413, 422):
+        # Refused whole (an event it cannot read, or a batch over the user API's
+        # MAX_REQUEST_BYTES): one by one, so that a bad event holds back its own job only.
         return _one_by_one(client, events)
     outcomes = _outcomes(response, len(events)) if response.is_success else None
     if outcomes is None:

@@ -60,7 +60,7 @@ def upload_request(
     folder = files.upload_key(
         session, ctx.storage, job_id, worker.id, kind, base_path, attempt=worker.attempt
     )
-    if post := presigned_post(folder.storage, folder.key):
+    if post := presigned_post(folder.storage, folder.key, ctx.settings.max_upload_bytes):
         return FileHTTPRequest(method="POST", url=post["url"], data=post["fields"])
     url = request.url_for("upload_file", job_id=job_id).include_query_params(
         type=kind.value, base_path=base_path
@@ -72,7 +72,7 @@ def upload_request(
     "/jobs/{job_id}/files/upload",
     status_code=http.HTTP_201_CREATED,
     response_model=UploadedFile,
-    responses={404: {}, 400: {}},
+    responses={404: {}, 400: {}, 413: {"description": "the file is over MAX_UPLOAD_BYTES"}},
     openapi_extra=OPENAPI_BODY,
 )
 async def upload_file(
@@ -102,7 +102,7 @@ async def upload_file(
             )
         return target.key, target.storage.writer(target.key)
 
-    key, size = await receive_file(request, open_writer)
+    key, size = await receive_file(request, open_writer, max_bytes=ctx.settings.max_upload_bytes)
     return UploadedFile(uri=ctx.storage.uri(key), size=size)
 
 

@@ -21,7 +21,13 @@ def test_register_token_and_whoami(client: TestClient) -> None:
     assert body["expires_in"] == 3600 and body["id_token"].count(".") == 2
 
     me = client.get("/user", headers={"Authorization": f"Bearer {body['id_token']}"})
-    assert me.json() == {"email": "bob@example.org", "groups": ["users"]}
+    # labcloud adds the storage figures (the default quota: 100 GiB; nothing stored yet)
+    assert me.json() == {
+        "email": "bob@example.org",
+        "groups": ["users"],
+        "storage_used": 0,
+        "storage_quota": 100 << 30,
+    }
     # registration created the predefined folders
     listing = client.get("/files/", headers={"Authorization": f"Bearer {body['id_token']}"})
     assert [f["path"] for f in listing.json()] == [

@@ -50,6 +50,7 @@ class StubUserAPI:
     takes_logs: bool = True  # False: an older user API, without the route
     takes_batches: bool = True  # False: an older user API, without `/_job_statuses`
     batch_delay: float = 0.0  # seconds a batch stays in flight
+    max_batch: int | None = None  # a bigger batch gets 413, as over MAX_REQUEST_BYTES
     on_log: Callable[[dict[str, Any]], object] | None = None  # runs while a log call is open
 
     def reset(self) -> None:
@@ -64,6 +65,7 @@ class StubUserAPI:
             self.takes_logs = True
             self.takes_batches = True
             self.batch_delay = 0.0
+            self.max_batch = None
             self.on_log = None
 
     def _take(self, body: dict[str, Any]) -> str:
@@ -111,6 +113,9 @@ class StubUserAPI:
                 return JSONResponse({"detail": "Not Found"}, status_code=404)
             if x_api_key != API_KEY:
                 return JSONResponse({"detail": "unauthorized"}, status_code=401)
+            if self.max_batch is not None and len(body["events"]) > self.max_batch:
+                detail = "the request body is too large (MAX_REQUEST_BYTES)"
+                return JSONResponse({"detail": detail}, status_code=413)
             time.sleep(self.batch_delay)
             with self.lock:
                 outcomes = [self._take(event) for event in body["events"]]
@@ -505,6 +510,18 @@ def test_an_older_user_api_gets_the_events_one_by_one(
     api.submit(3)
     assert relay.run_once(api.ctx.sessions, client).delivered == 1
     assert stub.requests[-1] == "/_job_status" and stub.requests.count("/_job_statuses") == 1
+
+
+def test_a_batch_over_the_user_apis_body_limit_goes_one_by_one(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    stub.max_batch = 2
+    for job_id in (1, 2, 3):
+        api.submit(job_id)
+    report = relay.run_once(api.ctx.sessions, client)
+    assert (report.delivered, report.failed) == (3, 0)
+    assert stub.requests == ["/_job_statuses"] + ["/_job_status"] * 3
+    assert sorted(b["job_id"] for b in stub.accepted) == [1, 2, 3]
 
 
 def test_two_relays_claim_disjoint_events(
