@@ -26,7 +26,7 @@ from userfacing_api.context import AppContext
 from userfacing_api.pollers.notifier import notify_once
 from userfacing_api.pollers.outbox_relay import relay_once
 from userfacing_api.pollers.reconciler import make_client, reconcile_once
-from userfacing_api.routers import accounts, files, internal, jobs, logs, users
+from userfacing_api.routers import accounts, files, health, internal, jobs, logs, users
 from userfacing_api.routers import tes as tes_router
 from userfacing_api.services.accounts import AccountStore, LocalAccounts
 from userfacing_api.services.cognito_accounts import CognitoAccounts
@@ -211,6 +211,7 @@ def create_app(
     def root() -> str:
         return "Welcome to the labcloud user-facing API (DECODE OpenCloud compatible)"
 
+    app.include_router(health.router)  # GET /healthz, /readyz
     app.include_router(users.router)
     if settings.auth:
         app.include_router(accounts.router)

@@ -21,7 +21,7 @@ from shared.wakeup import Wakeup
 from workerfacing_api.context import AppContext, watch_commits
 from workerfacing_api.pollers import relay, sweeper
 from workerfacing_api.pollers.cloud import CloudPollers
-from workerfacing_api.routers import access, files, internal, jobs
+from workerfacing_api.routers import access, files, health, internal, jobs
 from workerfacing_api.services import inbox
 from workerfacing_api.settings import WorkerAPISettings, load_settings
 
@@ -166,6 +166,7 @@ def create_app(
     register_error_handlers(app)
     ctx.metrics.install(app, ctx.sessions, settings)  # GET /metrics
     app.add_middleware(JobContextMiddleware)  # log lines about /jobs/{id}/… name the job
+    app.include_router(health.router)  # GET /healthz, /readyz
     app.include_router(access.router)
     app.include_router(jobs.router)
     app.include_router(files.router)
