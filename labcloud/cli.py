@@ -98,22 +98,72 @@ def worker(log_level: LogLevel = "info") -> None:
 @db_app.command("upgrade")
 def db_upgrade(
     which: Annotated[str, typer.Argument(help="user, worker or all")] = "all",
+    create_database: Annotated[
+        bool,
+        typer.Option(help="PostgreSQL: first create the database DATABASE_URL names, if missing."),
+    ] = False,
 ) -> None:
     """Apply pending migrations to the databases named by DATABASE_URL settings."""
     if which not in ("user", "worker", "all"):
         raise typer.BadParameter("choose user, worker or all", param_hint="WHICH")
+    from shared.db import create_database as create
+
     if which in ("user", "all"):
         from userfacing_api.db.session import upgrade
         from userfacing_api.settings import load_settings
 
-        upgrade(load_settings().db_url)
+        url = load_settings().db_url
+        if create_database and create(url):
+            typer.echo("user database: created")
+        upgrade(url)
         typer.echo("user database: up to date")
     if which in ("worker", "all"):
         from workerfacing_api.db.session import upgrade as worker_upgrade
         from workerfacing_api.settings import load_settings as load_worker_settings
 
-        worker_upgrade(load_worker_settings().db_url)
+        url = load_worker_settings().db_url
+        if create_database and create(url):
+            typer.echo("worker database: created")
+        worker_upgrade(url)
         typer.echo("worker database: up to date")
+
+
+@app.command("metrics-emf")
+def metrics_emf(
+    url: Annotated[str, typer.Option(help="The Prometheus endpoint to read.")],
+    metric: Annotated[list[str], typer.Option(help="A metric family to send (repeat).")],
+    namespace: Annotated[str, typer.Option(help="CloudWatch namespace.")] = "labcloud",
+    dimension: Annotated[
+        list[str] | None, typer.Option(help="A fixed NAME=VALUE dimension (repeat).")
+    ] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between reads.", min=1)] = 60.0,
+    once: Annotated[bool, typer.Option(help="Read once and exit.")] = False,
+    api_key_env: Annotated[
+        str,
+        typer.Option(
+            help="Variable holding the API key /metrics asks for, or its Secrets Manager ARN."
+        ),
+    ] = "INTERNAL_API_KEY_SECRET",
+) -> None:
+    """Print Prometheus gauges as CloudWatch EMF lines (a sidecar with the awslogs driver
+    turns them into CloudWatch metrics)."""
+    import os
+
+    from labcloud.emf import parse_dimensions, run
+
+    try:
+        dimensions = parse_dimensions(dimension or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dimension") from None
+    from shared import secrets
+
+    _logging("warning")
+    key = os.environ.get(api_key_env)
+    api_key = secrets.resolve(key) if key else None  # the value, or a Secrets Manager ARN
+    rounds = run(
+        url, metric, namespace, dimensions, api_key=api_key, interval_s=interval, once=once
+    )
+    raise typer.Exit(0 if rounds or not once else 1)
 
 
 @app.command("up")
