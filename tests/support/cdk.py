@@ -42,6 +42,12 @@ def _missing(what: str) -> None:
     pytest.skip(message)
 
 
+def app_on_path() -> None:
+    """Make `import labcloud_stack` work (its `config` module needs no CDK)."""
+    if str(APP_DIR) not in sys.path:
+        sys.path.insert(0, str(APP_DIR))
+
+
 def cdk_library() -> None:
     """Make `import aws_cdk` and `import labcloud_stack` work, or skip/fail."""
     os.environ.update(QUIET)
@@ -49,8 +55,7 @@ def cdk_library() -> None:
         import aws_cdk  # noqa: F401
     except ImportError:
         _missing("the aws-cdk-lib Python package is not installed")
-    if str(APP_DIR) not in sys.path:
-        sys.path.insert(0, str(APP_DIR))
+    app_on_path()
 
 
 def cdk_cli() -> str:

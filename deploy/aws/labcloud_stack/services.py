@@ -80,7 +80,12 @@ class Services(Construct):
     # --- task definitions ---------------------------------------------------------------
 
     def task(
-        self, name: str, cpu: int, memory_mb: int, role_of: str | None = None
+        self,
+        name: str,
+        cpu: int,
+        memory_mb: int,
+        role_of: str | None = None,
+        serves_requests: bool = True,
     ) -> tuple[ecs.FargateTaskDefinition, logs.LogGroup]:
         """A Fargate task definition with its own task role and log group."""
         task = ecs.FargateTaskDefinition(
@@ -96,7 +101,7 @@ class Services(Construct):
         group = log_group(self, f"{name}Logs", self.config)
         self.log_groups.append(group)
         if role_of is not None:
-            self.grant_api(task.task_role, role_of)
+            self.grant_api(task.task_role, role_of, serves_requests=serves_requests)
         return task, group
 
     def container(
@@ -187,7 +192,7 @@ class Services(Construct):
         settings (each API's rounds need its own database)."""
         for part in ("worker", "beat"):
             name = f"Celery{api.title()}{part.title()}"
-            task, group = self.task(name, 256, 512, role_of=api)
+            task, group = self.task(name, 256, 512, role_of=api, serves_requests=False)
             self.container(task, group, "celery", ["labcloud", "celery", part], env)
             count = self.config.sizes.api_tasks if part == "worker" else 1
             self.service(name, task, [self.network.celery], count, rolling=part == "worker")
@@ -235,8 +240,9 @@ class Services(Construct):
 
     # --- permissions ----------------------------------------------------------------
 
-    def grant_api(self, role: iam.IRole, api: str) -> None:
-        """What an API (and its Celery services, and the migrations) may touch."""
+    def grant_api(self, role: iam.IRole, api: str, *, serves_requests: bool = True) -> None:
+        """What an API may touch; its Celery services (`serves_requests=False`) run the
+        background rounds only: no accounts to create, no catalogue to read."""
         data = self.data
         for secret in (data.database_secret, data.internal_key, data.token_secret):
             secret.grant_read(role)  # labcloud resolves the ARNs at start-up
@@ -256,7 +262,8 @@ class Services(Construct):
                 resources=objects,
             )
         )
-        if api == "user":  # the catalogue may live in the bucket (APPLICATION_CONFIG_FILE)
+        if api == "user" and serves_requests:
+            # the catalogue may live in the bucket (APPLICATION_CONFIG_FILE)
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["s3:GetObject"], resources=[bucket.arn_for_objects("catalogue/*")]
@@ -267,6 +274,7 @@ class Services(Construct):
                     actions=list(ADMIN_ACTIONS), resources=[self.accounts.pool.user_pool_arn]
                 )
             )
+        if api == "user":
             data.jobs.grant_send_messages(role)
             # the transport declares the dead-letter queue too (kombu reads its size)
             role.add_to_principal_policy(
