@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from labcloud.admin import admin_app
+from labcloud.backup_cli import backup_command, restore_command
 from labcloud.commands import register as register_client_commands
 from shared.logs import configure_logging
 
@@ -20,6 +21,8 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 register_client_commands(app)  # login, files, apps, run, jobs, download
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 LogLevel = Annotated[str, typer.Option(help="debug, info, warning or error.")]
@@ -178,12 +181,29 @@ def up(
         bool, typer.Option(help="Also upload sample data and run the demo job.")
     ] = False,
     log_level: LogLevel = "warning",
+    backup_to: Annotated[
+        str | None,
+        typer.Option(
+            help="Back the data directory up periodically to this folder or s3:// URL "
+            "(LABCLOUD_BACKUP_TO)."
+        ),
+    ] = None,
+    backup_interval: Annotated[
+        float | None, typer.Option(help="Seconds between backups (LABCLOUD_BACKUP_INTERVAL).")
+    ] = None,
+    backup_keep: Annotated[
+        int | None, typer.Option(help="Backups to keep (LABCLOUD_BACKUP_KEEP).")
+    ] = None,
 ) -> None:
     """Run the whole platform locally: SQLite, local files, both APIs and a worker."""
+    from labcloud.backup_schedule import BackupSettings
     from labcloud.embedded import run_embedded
+    from shared.settings import load
 
     _logging(log_level)
-    raise typer.Exit(run_embedded(data_dir, host, user_port, worker_port, demo, log_level))
+    given = {"to": backup_to, "interval": backup_interval, "keep": backup_keep}
+    backups = load(BackupSettings, **{k: v for k, v in given.items() if v is not None})
+    raise typer.Exit(run_embedded(data_dir, host, user_port, worker_port, demo, log_level, backups))
 
 
 def main() -> None:
