@@ -136,7 +136,7 @@ def failure_kind(exc: BaseException) -> str:
             return str(code)
     cause = exc.__cause__ or exc.__context__
     name = type(exc).__name__
-    if cause is not None and name in ("TransportError", "OperationalError"):
+    if cause is not None and name == "TransportError":  # the broker's own error says more
         return f"{name} ({type(cause).__name__})"
     return name
 

@@ -32,7 +32,8 @@ class Accounts(Construct):
             self,
             "Pool",
             self_sign_up_enabled=False,  # accounts come through the user API
-            sign_in_aliases=cognito.SignInAliases(username=True, email=True),
+            # free-form user names (labcloud names people by email, workers by name)
+            sign_in_aliases=cognito.SignInAliases(username=True),
             sign_in_case_sensitive=False,
             password_policy=cognito.PasswordPolicy(
                 min_length=8,
