@@ -15,7 +15,7 @@ from shared.api.errors import register_error_handlers
 from shared.auth import make_verifier
 from shared.log_context import JobContextMiddleware
 from shared.settings import SettingsError
-from shared.storage import storage_from_settings
+from shared.storage import JOB_OUTPUT_TAGS, storage_from_settings
 from shared.transport.kombu import KombuConsumer
 from shared.wakeup import Wakeup
 from workerfacing_api.context import AppContext, watch_commits
@@ -42,7 +42,7 @@ def build_context(settings: WorkerAPISettings) -> AppContext:
     """Open the database, storage and token verifier the settings name."""
     verifier = make_verifier(settings)
     try:
-        storage = storage_from_settings(settings)
+        storage = storage_from_settings(settings, s3_tags=JOB_OUTPUT_TAGS)  # jobs' results
     except ValueError as exc:
         raise SettingsError(f"FILESYSTEM: {exc}") from None
     engine = db.make_engine(settings.db_url)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any, BinaryIO
+from urllib.parse import urlencode
+from xml.sax.saxutils import escape
 
 from shared.storage.base import Buffer, Entry, StorageError, abort_quietly, write_all
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
@@ -51,9 +53,13 @@ class S3Storage:
         region: str | None = None,
         endpoint_url: str | None = None,
         presign_expiry_s: int = 600,
+        tags: dict[str, str] | None = None,
     ) -> None:
         if not bucket:
             raise ValueError("S3Storage needs a bucket name")
+        # Object tags on everything written here (uploads and presigned POSTs).
+        self._tagging = urlencode(tags) if tags else None
+        self._tag_xml = _tag_xml(tags) if tags else None
         self.bucket = bucket
         self.prefix = clean_relpath(prefix)
         self.presign_expiry_s = presign_expiry_s
@@ -171,7 +177,7 @@ class S3Storage:
         entry = self.stat(key)
         if entry is not None and entry.is_dir:
             raise IsADirectoryError(key)
-        return S3Writer(self._client, self.bucket, obj)
+        return S3Writer(self._client, self.bucket, obj, tagging=self._tagging)
 
     def mkdir(self, key: str) -> None:
         self._check(key)
@@ -300,10 +306,12 @@ class S3Storage:
         key ending in `${filename}`), so S3 refuses keys outside the folder.
         """
         key_prefix = self._dir_prefix(folder_key)
+        tagged = {"Fields": {"tagging": self._tag_xml}, "Conditions": [{"tagging": self._tag_xml}]}
         post = self._client.generate_presigned_post(
             Bucket=self.bucket,
             Key=key_prefix + "${filename}",
             ExpiresIn=self.presign_expiry_s,
+            **(tagged if self._tag_xml else {}),
         )
         return {"url": post["url"], "fields": dict(post["fields"])}
 
@@ -318,8 +326,9 @@ class S3Writer:
     aborted or failed one is removed from the bucket's pending uploads.
     """
 
-    def __init__(self, client: Any, bucket: str, obj: str) -> None:
+    def __init__(self, client: Any, bucket: str, obj: str, tagging: str | None = None) -> None:
         self._client, self._bucket, self._obj = client, bucket, obj
+        self._tags = {"Tagging": tagging} if tagging else {}
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
@@ -342,7 +351,7 @@ class S3Writer:
     def _upload_part(self, body: bytes) -> None:
         if self._upload_id is None:
             reply = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=self._obj, ChecksumAlgorithm=_CHECKSUM
+                Bucket=self._bucket, Key=self._obj, ChecksumAlgorithm=_CHECKSUM, **self._tags
             )
             self._upload_id = reply["UploadId"]
         number = len(self._parts) + 1
@@ -365,7 +374,7 @@ class S3Writer:
         try:
             if self._upload_id is None:
                 self._client.put_object(
-                    Bucket=self._bucket, Key=self._obj, Body=bytes(self._buffer)
+                    Bucket=self._bucket, Key=self._obj, Body=bytes(self._buffer), **self._tags
                 )
             else:
                 if self._buffer:  # the last part may be small (or absent)
@@ -402,6 +411,14 @@ def _make_client(region: str | None, endpoint_url: str | None) -> Any:
     # SigV4 is the only signature every region accepts, presigned URLs included
     config = Config(signature_version="s3v4", retries={"mode": "standard"})
     return boto3.client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def _tag_xml(tags: dict[str, str]) -> str:
+    """The `tagging` field of a browser-style POST upload."""
+    body = "".join(
+        f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>" for k, v in tags.items()
+    )
+    return f"<Tagging><TagSet>{body}</TagSet></Tagging>"
 
 
 def _is_not_found(exc: ClientError) -> bool:

@@ -121,6 +121,13 @@ def test_output_expiry_is_a_lifecycle_rule_when_asked(templates) -> None:
     (bucket,) = cfn.resources(templates["labcloud-size-small"], "AWS::S3::Bucket").values()
     rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
     assert rules["expire-outputs"]["ExpirationInDays"] == 30
+    # the tag the worker API puts on jobs' results, and nothing else
+    from shared.storage import JOB_OUTPUT_TAGS
+
+    assert rules["expire-outputs"]["TagFilters"] == [
+        {"Key": k, "Value": v} for k, v in JOB_OUTPUT_TAGS.items()
+    ]
+    assert "Prefix" not in rules["expire-outputs"]
     (plain,) = cfn.resources(templates["labcloud-cpu-batch"], "AWS::S3::Bucket").values()
     assert [r["Id"] for r in plain["Properties"]["LifecycleConfiguration"]["Rules"]] == [
         "abort-incomplete-uploads"

@@ -9,7 +9,9 @@ the EFS file system of the cloud runs.
 - The internal API key and the token secret: generated Secrets Manager secrets, handed
   to the services as ARNs (labcloud resolves them at start-up).
 - S3: encrypted, all public access blocked, TLS only, owner-enforced; incomplete
-  multipart uploads are aborted after 7 days; outputs expire if asked.
+  multipart uploads are aborted after 7 days; with `outputExpiryDays`, jobs' results
+  (what the worker API writes: output/, log/, artifact/, tagged labcloud-kind=job-output)
+  expire, the users' own uploads never.
 - SQS: the job queue with its dead-letter queue (labcloud moves a message there itself
   after 5 failed receives, with the reason; SQS's redrive after 10 is the backstop for
   a consumer that dies on a message), encrypted, TLS only. In scaled mode, one queue
@@ -37,8 +39,8 @@ DB_USER = "labcloud"
 USER_DATABASE = "labcloud_user"
 WORKER_DATABASE = "labcloud_worker"
 RUNS_ROOT = "/labcloud"  # the access point's root: job and session folders
-#: Tag that outputs would need for the expiry rule (see the README's "Backups" section).
-OUTPUT_TAG = ("labcloud-kind", "output")
+#: What the worker API tags jobs' results with (shared.storage.JOB_OUTPUT_TAGS).
+OUTPUT_TAG = ("labcloud-kind", "job-output")
 
 
 class Data(Construct):

@@ -285,6 +285,10 @@ class Services(Construct):
         else:
             data.jobs.grant_consume_messages(role)
             data.jobs_dead.grant_send_messages(role)  # labcloud's own dead-lettering
+            # jobs' results are tagged (the expiry rule's filter), presigned POSTs too
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:PutObjectTagging"], resources=objects)
+            )
         if api in data.celery:
             data.celery[api].grant_send_messages(role)
             data.celery[api].grant_consume_messages(role)
