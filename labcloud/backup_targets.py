@@ -90,13 +90,14 @@ class FolderTarget:
 
     def put(self, name: str, rel: str, source: BinaryIO) -> None:
         path = self._dir(name, complete=False) / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as out:
+        _private_parents(path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # users' data
+        with os.fdopen(fd, "wb") as out:
             shutil.copyfileobj(source, out, 1 << 20)
 
     def reuse(self, name: str, rel: str, previous: str) -> bool:
         path = self._dir(name, complete=False) / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_parents(path)
         try:
             os.link(self._dir(previous, complete=True) / rel, path)  # files never change
         except OSError:
@@ -119,6 +120,10 @@ class FolderTarget:
 
     def describe(self, name: str | None = None) -> str:
         return str(self.root / name) if name else str(self.root)
+
+
+def _private_parents(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 class S3Target:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from labcloud.backup_targets import MANIFEST, PREFIX, Target
+from labcloud.data_dir import make_private
 
 FORMAT = 1
 DATABASES = ("worker.db", "user.db")  # in this order: see the module docstring
@@ -276,8 +277,7 @@ def restore(
                 raise BackupError(f"{rel!r} in the manifest leads outside the data dir")
             path.parent.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256()
-            secret = rel in (SECRETS, *DATABASES)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:
                 for chunk in target.get(name, rel):
                     digest.update(chunk)
@@ -290,6 +290,7 @@ def restore(
             summary.bytes += entry["size"]
             if progress:
                 progress(rel, summary.bytes, total)
+        make_private(work)  # as `labcloud up` keeps a data dir: 0600 files, 0700 folders
         if data_dir.exists():
             data_dir.rmdir()  # empty, checked above
         work.rename(data_dir)

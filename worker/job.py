@@ -205,6 +205,7 @@ class JobRun:
         try:
             staging.make_output_dirs(jobdir, spec.handler.files_up)
             staging.stage_inputs(jobdir, spec.handler.files_down, self._download, self.aborted)
+            staging.share_with_container(jobdir)
         except staging.StagingCancelled:
             raise _Aborted() from None
         except staging.UnsafePath as exc:

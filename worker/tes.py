@@ -169,6 +169,7 @@ class TesRun:
                         dest.parent.mkdir(parents=True, exist_ok=True)
                         self.host(dest.relative_to(self.jobdir).as_posix())  # re-check
                         self.job._download(uri, dest)
+            staging.share_with_container(self.jobdir)
         except staging.UnsafePath as exc:
             raise self.JobFailed(f"unsafe path in the task: {exc}") from None
         except FileMissing as exc:
