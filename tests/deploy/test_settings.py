@@ -125,6 +125,7 @@ def test_the_transport_options_work_on_sqs(default, moto_endpoint, aws_env, monk
     env = cfn.environment(_container(default, "UserApiTask", "api"))
     options = json.loads(render(env["JOB_TRANSPORT_OPTIONS"], urls))
     options["is_secure"] = False  # moto speaks plain HTTP
+    options["wait_time_seconds"] = 1  # an empty receive need not wait 10 s here
     queue = env["JOB_TRANSPORT_QUEUE"]
     assert probe_broker("sqs://", queue, transport_options=options) == 0
     sender = KombuTransport("sqs://", queue, transport_options=options)

@@ -68,6 +68,7 @@ def cdk_cli() -> str:
 
 def synth(out_dir: Path, *, matrix: bool = True, **context: str) -> subprocess.CompletedProcess:
     """`cdk synth` of the app into `out_dir` (every variant with `matrix`)."""
+    cdk_library()  # the app imports it: skip (or fail) here rather than in the CLI
     values = {**CONTEXT, **context, **({"matrix": "1"} if matrix else {})}
     args = [cdk_cli(), "synth", "--quiet", "--no-notices", "--no-version-reporting"]
     args += ["--output", str(out_dir)]
