@@ -21,6 +21,7 @@ from pathlib import Path
 import uvicorn
 from rich.console import Console
 
+from labcloud.backup_schedule import BackupSettings, PeriodicBackup
 from labcloud.data_dir import PRIVATE_UMASK, make_private
 from labcloud.demo_run import run_demo
 from shared.api.header_limit import uvicorn_options
@@ -176,7 +177,13 @@ async def _serve(
 
 
 def run_embedded(
-    data_dir: Path, host: str, user_port: int, worker_port: int, demo: bool, log_level: str
+    data_dir: Path,
+    host: str,
+    user_port: int,
+    worker_port: int,
+    demo: bool,
+    log_level: str,
+    backups: BackupSettings | None = None,
 ) -> int:
     """Run until interrupted; returns the exit code."""
     os.umask(PRIVATE_UMASK)  # for the whole process: databases, logs, files, job folders
@@ -222,6 +229,17 @@ def run_embedded(
     console.print(f"  worker API  http://{host}:{worker_port}")
     console.print(f"  worker      local, runners: {parts.worker.runners}")
     console.print(f"  demo login  {DEMO_USER} / {keys.demo_password}")
+    periodic = PeriodicBackup(data_dir, backups) if backups and backups.to else None
+    if periodic is not None:
+        every = f"every {backups.interval:g} s, keeping {backups.keep}"  # type: ignore[union-attr]
+        console.print(f"  backups     {periodic.target.describe()} ({every})")
+        after_start.append(periodic.start)
     console.print("  Ctrl-C stops everything.")
-    asyncio.run(_serve(servers, after_start, lambda: local_worker.stop(drain=False)))
+
+    def on_stop() -> None:
+        local_worker.stop(drain=False)
+        if periodic is not None:
+            periodic.stop()
+
+    asyncio.run(_serve(servers, after_start, on_stop))
     return 0

@@ -34,6 +34,7 @@ from userfacing_api.routers import (
     admin_quotas,
     admin_users,
     files,
+    health,
     internal,
     jobs,
     logs,
@@ -278,6 +279,7 @@ def create_app(
     def root() -> str:
         return "Welcome to the labcloud user-facing API (DECODE OpenCloud compatible)"
 
+    app.include_router(health.router)  # GET /healthz, /readyz
     app.include_router(users.router)
     app.include_router(admin_users.router)
     if settings.auth:

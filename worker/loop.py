@@ -29,6 +29,7 @@ from worker.cloud import CLOUD_RUNNERS, CloudSettings, make_cloud_runner
 from worker.hardware import Resources
 from worker.job import JobFailed, JobRun
 from worker.metrics import WorkerMetrics
+from worker.readiness import api_readiness, wait_for_api
 from worker.runners import Runner, make_runner
 from worker.settings import WorkerSettings
 
@@ -78,6 +79,7 @@ class Worker:
         self._runs_lock = threading.Lock()
         self.fatal_error: str | None = None
         self.metrics = WorkerMetrics(lambda: len(self.running_jobs), settings.max_concurrent_jobs)
+        self.readiness = api_readiness(settings.api_url)  # its /readyz: the worker API answers
 
     def run(self) -> None:
         """Poll and run jobs until :meth:`stop` (or a rejected login); then shut down."""
@@ -93,7 +95,9 @@ class Worker:
         )
         delay = s.poll_min
         try:
-            self.metrics.serve(s.metrics_port, s.metrics_host)  # METRICS_PORT=0: off
+            self.metrics.serve(s.metrics_port, s.metrics_host, self.readiness)  # 0: off
+            if not wait_for_api(self.readiness, self.stopping, s.api_url):
+                return
             if s.container_runner != "docker":
                 self._reap_orphans()
             while not self.stopping.is_set():

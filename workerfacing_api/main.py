@@ -17,14 +17,14 @@ from shared.auth import make_verifier
 from shared.auth.accounts import AccountGate
 from shared.log_context import JobContextMiddleware
 from shared.settings import SettingsError
-from shared.storage import storage_from_settings
+from shared.storage import JOB_OUTPUT_TAGS, storage_from_settings
 from shared.transport.kombu import KombuConsumer
 from shared.wakeup import Wakeup
 from workerfacing_api.context import AppContext, watch_commits
 from workerfacing_api.metrics import WorkerAPIMetrics
 from workerfacing_api.pollers import relay, sweeper
 from workerfacing_api.pollers.cloud import CloudPollers
-from workerfacing_api.routers import access, files, internal, jobs
+from workerfacing_api.routers import access, files, health, internal, jobs
 from workerfacing_api.routers import accounts as accounts_router
 from workerfacing_api.services import accounts, inbox
 from workerfacing_api.settings import WorkerAPISettings, load_settings
@@ -46,7 +46,7 @@ def build_context(settings: WorkerAPISettings) -> AppContext:
     """Open the database, storage and token verifier the settings name."""
     verifier = make_verifier(settings)
     try:
-        storage = storage_from_settings(settings)
+        storage = storage_from_settings(settings, s3_tags=JOB_OUTPUT_TAGS)  # jobs' results
     except ValueError as exc:
         raise SettingsError(f"FILESYSTEM: {exc}") from None
     engine = db.make_engine(settings.db_url)
@@ -178,6 +178,7 @@ def create_app(
     install_limits(app, settings.max_request_bytes)  # MAX_REQUEST_BYTES, and 413/429/507
     ctx.metrics.install(app, ctx.sessions, settings)  # GET /metrics
     app.add_middleware(JobContextMiddleware)  # log lines about /jobs/{id}/… name the job
+    app.include_router(health.router)  # GET /healthz, /readyz
     app.include_router(access.router)
     app.include_router(jobs.router)
     app.include_router(files.router)

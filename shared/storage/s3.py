@@ -16,6 +16,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from typing import Any, BinaryIO
+from urllib.parse import urlencode
+from xml.sax.saxutils import escape
 
 from shared.storage.base import Entry, OutsideScope, StorageError, write_all
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
@@ -47,9 +49,13 @@ class S3Storage:
         region: str | None = None,
         endpoint_url: str | None = None,
         presign_expiry_s: int = 600,
+        tags: dict[str, str] | None = None,
     ) -> None:
         if not bucket:
             raise ValueError("S3Storage needs a bucket name")
+        # Object tags on everything written here (uploads and presigned POSTs).
+        self._tagging = urlencode(tags) if tags else None
+        self._tag_xml = _tag_xml(tags) if tags else None
         self.bucket = bucket
         self.prefix = clean_relpath(prefix)
         self.presign_expiry_s = presign_expiry_s
@@ -180,7 +186,7 @@ class S3Storage:
         entry = self.stat(key)
         if entry is not None and entry.is_dir:
             raise IsADirectoryError(key)
-        return S3Writer(self._client, self.bucket, obj)
+        return S3Writer(self._client, self.bucket, obj, tagging=self._tagging)
 
     def mkdir(self, key: str) -> None:
         self._check(key)
@@ -315,11 +321,18 @@ class S3Storage:
         bigger file.
         """
         key_prefix = self._dir_prefix(folder_key)
-        conditions = [["content-length-range", 0, max_bytes]] if max_bytes is not None else None
+        conditions: list[Any] = []
+        if max_bytes is not None:
+            conditions.append(["content-length-range", 0, max_bytes])
+        fields: dict[str, str] | None = None
+        if self._tag_xml:  # job results carry their tag, for the output lifecycle rule
+            fields = {"tagging": self._tag_xml}
+            conditions.append({"tagging": self._tag_xml})
         post = self._client.generate_presigned_post(
             Bucket=self.bucket,
             Key=key_prefix + "${filename}",
-            Conditions=conditions,
+            Fields=fields,
+            Conditions=conditions or None,
             ExpiresIn=self.presign_expiry_s,
         )
         return {"url": post["url"], "fields": dict(post["fields"])}
@@ -329,6 +342,14 @@ def _make_client(region: str | None, endpoint_url: str | None) -> Any:
     # SigV4 is the only signature every region accepts, presigned URLs included
     config = Config(signature_version="s3v4", retries={"mode": "standard"})
     return boto3.client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def _tag_xml(tags: dict[str, str]) -> str:
+    """The `tagging` field of a browser-style POST upload."""
+    body = "".join(
+        f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>" for k, v in tags.items()
+    )
+    return f"<Tagging><TagSet>{body}</TagSet></Tagging>"
 
 
 def _is_not_found(exc: ClientError) -> bool:

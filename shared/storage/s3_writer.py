@@ -25,8 +25,9 @@ class S3Writer:
     aborted or failed one is removed from the bucket's pending uploads.
     """
 
-    def __init__(self, client: Any, bucket: str, obj: str) -> None:
+    def __init__(self, client: Any, bucket: str, obj: str, tagging: str | None = None) -> None:
         self._client, self._bucket, self._obj = client, bucket, obj
+        self._tags = {"Tagging": tagging} if tagging else {}  # URL-encoded object tags
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
@@ -49,7 +50,7 @@ class S3Writer:
     def _upload_part(self, body: bytes) -> None:
         if self._upload_id is None:
             reply = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=self._obj, ChecksumAlgorithm=_CHECKSUM
+                Bucket=self._bucket, Key=self._obj, ChecksumAlgorithm=_CHECKSUM, **self._tags
             )
             self._upload_id = reply["UploadId"]
         number = len(self._parts) + 1
@@ -72,7 +73,7 @@ class S3Writer:
         try:
             if self._upload_id is None:
                 self._client.put_object(
-                    Bucket=self._bucket, Key=self._obj, Body=bytes(self._buffer)
+                    Bucket=self._bucket, Key=self._obj, Body=bytes(self._buffer), **self._tags
                 )
             else:
                 if self._buffer:  # the last part may be small (or absent)

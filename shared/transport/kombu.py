@@ -475,3 +475,23 @@ class KombuConsumer:
                 channel.visibility_timeout
             )
         return None, 0.0  # RabbitMQ: an unacked message stays with its consumer
+
+
+def probe_broker(
+    url: str,
+    queue: str = DEFAULT_QUEUE,
+    *,
+    transport_options: dict[str, Any] | None = None,
+    timeout_s: float = 3.0,
+) -> int:
+    """Reach the broker and declare `queue` as the transport does; return its depth.
+
+    For readiness checks: raises when the broker cannot be reached or refuses the queue
+    (on SQS, a queue that does not exist or that the role may not read).
+    """
+    broker = _Broker(url, transport_options, timeout_s)
+    try:
+        _name, depth, _consumers = broker.queue(queue).queue_declare()
+        return int(depth or 0)
+    finally:
+        broker.reset()

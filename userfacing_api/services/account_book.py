@@ -139,8 +139,9 @@ def _recorded(username: str, standing: Standing, subject: str | None = None) -> 
 def close_account(session: Session, username: str, *, subject: str | None, create: bool) -> None:
     """Close an account, committed: refuse its tokens for good, forget its password and
     preferences, and remove its jobs (cancelling live ones at the worker API through the
-    outbox) and its storage quota override. Its files are the caller's to delete. `subject`: the `sub` of its tokens, if
-    known. Idempotent; NotFound for an unknown name unless `create` (Cognito)."""
+    outbox) and its storage quota override. Its files are the caller's to delete.
+    `subject`: the `sub` of its tokens, if known. Idempotent; NotFound for an unknown name
+    unless `create` (Cognito)."""
     begin_write(session)
     user = session.get(User, username)
     if user is None:
