@@ -170,15 +170,18 @@ class Lease:
         # Undeliverable: the lease will expire and the server requeues the job.
         self.final_sent = True
 
-    def release(self) -> None:
+    def release(self, *, failed: bool = False) -> None:
         """Hand the job back to the queue (see :func:`hand_back`)."""
-        hand_back(self._client, self.job_id, self.attempt)
+        hand_back(self._client, self.job_id, self.attempt, failed=failed)
 
 
-def hand_back(client: WorkerClient, job_id: str, attempt: int | None) -> None:
-    """Hand a job back to the queue (or let its lease expire on an older server)."""
+def hand_back(
+    client: WorkerClient, job_id: str, attempt: int | None, *, failed: bool = False
+) -> None:
+    """Hand a job back to the queue (or let its lease expire on an older server): not a
+    failed attempt, unless ``failed`` (its run was lost)."""
     try:
-        released = client.release(job_id, attempt=attempt)
+        released = client.release(job_id, attempt=attempt, failed=failed)
     except ApiError as exc:
         log.warning("job %s: release failed (%s); its lease will expire", job_id, exc)
         return

@@ -8,7 +8,10 @@ run its spec is (:mod:`worker.kinds`).
 Stopping: ``stop(drain=True)`` stops leasing and lets running jobs finish
 within DRAIN_TIMEOUT; ``stop(drain=False)`` (or the end of the drain) kills them
 and hands them back with ``POST /jobs/{id}/release`` (or, on a server without
-it, lets their leases expire so they are requeued).
+it, lets their leases expire so they are requeued). A stopping worker polls no
+more; a job that a poll already in flight brings back (the server may even hand
+it the job it has just given back) is handed back at once, without being started.
+A hand-back costs the job no attempt.
 """
 
 from __future__ import annotations
@@ -193,9 +196,10 @@ class Worker:
         return self.resources.capacity()
 
     def _start(self, job_id: str, spec: JobSpecs) -> None:
-        if self.killing.is_set():  # leased by a long poll that outlived a hard stop
+        if self.stopping.is_set():  # leased by a poll that was in flight at the stop
             attempt = lease_attempt(spec.meta.extra)
             with job_context(job_id, attempt):
+                log.info("job %s: leased while stopping; not started", job_id)
                 hand_back(self.client, job_id, attempt)
             return
         needs = hardware.job_needs(spec)

@@ -9,7 +9,9 @@ The kind's :class:`~worker.kinds.base.Ending` becomes the final status;
 :class:`~worker.kinds.base.JobFailed` (or a bug) ends the job in `error`. A 404
 on any call means the job is no longer ours: the run is killed, its folders
 removed, and nothing more is said about the job. A run that ends without a final
-status (hard stop) hands its job back with ``POST /jobs/{id}/release``.
+status (hard stop) hands its job back with ``POST /jobs/{id}/release``, which costs
+the job no attempt; one whose run was lost (:class:`~worker.kinds.base.Lost`) hands it
+back as a failed attempt.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from shared.log_context import bind_job
 from worker import staging
 from worker.client import JobGone, WorkerClient, lease_attempt
 from worker.hardware import Grant, Needs, Resources
-from worker.kinds.base import Aborted, Ending, JobFailed, RunContext, RunKind
+from worker.kinds.base import Aborted, Ending, JobFailed, Lost, RunContext, RunKind
 from worker.kinds.registry import kind_for
 from worker.lease import Lease
 from worker.runners.pool import RunnerPool, RunnerUnavailable
@@ -71,6 +73,7 @@ class LeaseRun:
         self.waiting = grant is None  # leased, waiting for resources to free up
         self._on_done = on_done
         self._dirs: list[Path] = []  # job dir and private dir, removed at the end
+        self._lost = False  # the run was lost: handed back as a failed attempt
         self.thread = threading.Thread(target=self._main, daemon=True, name=f"job-{job_id}")
 
     @property
@@ -97,6 +100,8 @@ class LeaseRun:
             self._finish(ending.status, ending.details)
         except JobGone:
             self.lease.gone.set()
+        except Lost:
+            self._lost = True
         except Aborted:
             pass
         except JobFailed as exc:
@@ -169,7 +174,7 @@ class LeaseRun:
         if self.lease.gone.is_set():
             log.warning("job %s: the server no longer knows it as ours; dropped", self.job_id)
         elif not self.lease.final_sent:
-            self.lease.release()
+            self.lease.release(failed=self._lost)
         for path in self._dirs:
             staging.remove_job_dir(path)
         if self.grant is not None:

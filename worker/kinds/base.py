@@ -32,7 +32,12 @@ class JobFailed(Exception):
 
 class Aborted(Exception):
     """The run must end without a final status: cancelled by the server, or killed by a
-    hard stop (the job is then handed back)."""
+    hard stop (the job is then handed back, which costs it no attempt)."""
+
+
+class Lost(Aborted):
+    """The run was lost through no fault of the job's nor of a stop (a cloud service
+    dropped it): the job is handed back as a failed attempt, to be retried."""
 
 
 @dataclass(frozen=True)

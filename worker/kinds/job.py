@@ -15,7 +15,15 @@ from shared.jobs.specs import JobSpecs
 from shared.jobs.states import JobStatus
 from worker import staging
 from worker.client import ApiError, AuthError, JobGone
-from worker.kinds.base import Aborted, Ending, JobFailed, RunContext, input_errors, pull_image
+from worker.kinds.base import (
+    Aborted,
+    Ending,
+    JobFailed,
+    Lost,
+    RunContext,
+    input_errors,
+    pull_image,
+)
 from worker.runners import Capability, RunOutcome, RunSpec, run_to_completion
 from worker.runners.aws import CloudRunError, RunLost
 
@@ -106,7 +114,7 @@ def _run(ctx: RunContext) -> RunOutcome:
     except RunLost as exc:
         # The service lost the run (not the job's fault): hand it back for a retry.
         log.warning("job %s: %s; handing it back", ctx.job_id, exc)
-        raise Aborted() from None
+        raise Lost() from None
     except CloudRunError as exc:
         raise JobFailed(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - runner/engine errors: the job cannot start

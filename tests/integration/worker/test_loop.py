@@ -298,3 +298,44 @@ def test_each_gpu_job_sees_only_its_own_gpu(fake, tmp_path):
 
     assert sorted([seen("q-gpu-a"), seen("q-gpu-b")]) == ["GPUS=0", "GPUS=1"]
     assert seen("q-cpu") == "GPUS="
+
+
+def test_a_poll_in_flight_at_a_stop_hands_its_job_back_unstarted(fake, tmp_path):
+    url, state = fake
+    state.long_poll = True  # the fake holds an empty poll, as the worker API does
+    worker = Worker(_settings(url, tmp_path, long_poll=30))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    wait_for(lambda: state.polls_in_flight == 1)
+    worker.stop(drain=True)  # the first Ctrl-C: no new work
+    state.add_job("q34", job_spec(34, f"touch {tmp_path}/started"))  # the held poll gets it
+    thread.join(20)
+    assert not thread.is_alive()
+    assert state.released == ["q34"]
+    assert state.statuses.get("q34", []) == []  # not even `preprocessing`
+    assert not (tmp_path / "started").exists()
+    assert sum(c.path == "/jobs" for c in state.calls) == 1  # and no poll after the stop
+
+
+def test_a_hard_stop_does_not_start_again_the_job_it_handed_back(fake, tmp_path):
+    url, state = fake
+    state.long_poll = state.requeue_released = True
+    pid_file = tmp_path / "pid"
+    state.add_job("q35", job_spec(35, f"echo $$ > {pid_file}; exec sleep 60"))
+    # A free slot beside the job: the worker long-polls while it runs.
+    worker = Worker(_settings(url, tmp_path, long_poll=30, max_concurrent_jobs=2))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip())
+    wait_for(lambda: state.polls_in_flight == 1)
+    worker.stop(drain=False)  # `labcloud up`'s Ctrl-C
+    thread.join(20)
+    assert not thread.is_alive()
+    assert not _alive(int(pid_file.read_text()))
+    # Handed back, leased again by the poll in flight, and handed back at once.
+    assert state.released == ["q35", "q35"]
+    releases = [c.attempt for c in state.calls if c.path == "/jobs/q35/release"]
+    assert releases == ["1", "2"]
+    assert transitions(state, "q35") == ["preprocessing", "running"]  # it ran once only
+    assert [job for job, _ in state.queue] == ["q35"]  # queued for the next worker
+    assert job_dirs(tmp_path) == []

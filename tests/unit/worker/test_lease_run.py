@@ -17,7 +17,7 @@ from shared.jobs.states import JobStatus
 from tests.unit.worker.worker_protocol_fake import FakeState, job_spec, serve
 from worker import hardware
 from worker.client import WorkerClient
-from worker.kinds.base import Aborted, Ending, JobFailed, RunContext
+from worker.kinds.base import Aborted, Ending, JobFailed, Lost, RunContext
 from worker.run import Facilities, LeaseRun
 from worker.runners import Capability
 from worker.runners.pool import RunnerPool
@@ -209,3 +209,15 @@ def test_an_aborted_kind_hands_back_like_a_stop(harness: Harness) -> None:
 
     harness.run(Kind(execute))
     assert harness.state.released == ["q5"] and harness.state.final("q5") is None
+    [call] = [c for c in harness.state.calls if c.path == "/jobs/q5/release"]
+    assert call.params == {}  # a hand-back: not a failed attempt
+
+
+def test_a_lost_run_is_handed_back_as_a_failed_attempt(harness: Harness) -> None:
+    def execute(ctx: RunContext) -> Ending:
+        raise Lost()  # e.g. the cloud service no longer knows the run
+
+    harness.run(Kind(execute))
+    assert harness.state.released == ["q5"] and harness.state.final("q5") is None
+    [call] = [c for c in harness.state.calls if c.path == "/jobs/q5/release"]
+    assert call.params == {"failed": ["true"]}

@@ -21,6 +21,8 @@ from tests.integration.worker.test_loop import (
 )
 from tests.unit.worker.worker_protocol_fake import job_spec
 from worker.loop import Worker
+from worker.runners import Capability
+from worker.runners.aws import RunLost
 
 __all__ = ["fake"]  # the fixture, shared with test_loop
 
@@ -170,3 +172,40 @@ def test_process_runner_sees_no_worker_secrets(fake, tmp_path, monkeypatch):
     assert "MY_VAR=x y" in log and "FILES_DIR=" in log
     assert "secret-pw" not in log
     assert os.environ["LABCLOUD_WORKER_PASSWORD"] == "secret-pw"
+
+
+class LosingRunner:
+    """A cloud runner's view of a run the service has lost (purged, or never known)."""
+
+    capabilities = frozenset({Capability.QUEUES})
+
+    def start(self, spec):
+        return "run-1"
+
+    def poll(self, handle):
+        raise RunLost("AWS Batch no longer knows job run-1")
+
+    def started(self, handle):
+        return False
+
+    def logs(self, handle, tail_chars=1000):
+        return ""
+
+    def kill(self, handle):
+        pass
+
+    def cleanup(self, handle):
+        pass
+
+
+def test_a_run_the_service_lost_is_handed_back_as_a_failed_attempt(fake, tmp_path):
+    url, state = fake
+    state.add_job("q16", job_spec(16, "true"))
+    worker = Worker(_settings(url, tmp_path), runners={"process": LosingRunner()})
+    with running(worker):
+        wait_for(lambda: state.released == ["q16"])
+        wait_for(lambda: not worker.running_jobs)
+    assert state.final("q16") is None
+    [call] = [c for c in state.calls if c.path == "/jobs/q16/release"]
+    assert call.params == {"failed": ["true"]}  # it counts against the job's retries
+    assert transitions(state, "q16") == ["preprocessing"]
