@@ -1,9 +1,10 @@
 """`labcloud up`: the whole platform in one process, for one machine.
 
-SQLite and local files under one data directory, secrets generated once and kept
-there (mode 0600), a demo account, and the APIs served by uvicorn in one event
-loop. Ctrl-C stops everything; the jobs the local worker runs go back to the queue
-and run again at the next start.
+SQLite and local files under one data directory, private to the service (umask
+077, and an existing directory tightened at start: see `labcloud.data_dir`), secrets
+generated once and kept there (mode 0600), a demo account, and the APIs served by
+uvicorn in one event loop. Ctrl-C stops everything; the jobs the local worker runs go
+back to the queue and run again at the next start.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import uvicorn
 from rich.console import Console
 
+from labcloud.data_dir import PRIVATE_UMASK, make_private
 from labcloud.demo_run import run_demo
 from shared.transport.memory import MemoryTransport
 from userfacing_api.context import AppContext
@@ -176,7 +178,11 @@ def run_embedded(
     data_dir: Path, host: str, user_port: int, worker_port: int, demo: bool, log_level: str
 ) -> int:
     """Run until interrupted; returns the exit code."""
+    os.umask(PRIVATE_UMASK)  # for the whole process: databases, logs, files, job folders
     data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if changed := make_private(data_dir):
+        console.print(f"made {changed} files and folders in {data_dir} private (0600/0700)")
     keys = load_secrets(data_dir)
     parts = embedded_settings(data_dir, keys, host, user_port, worker_port)
     upgrade_user_db(parts.user.db_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import uuid
 from typing import Any, Literal
 
 from pydantic import (
@@ -177,6 +178,13 @@ class JobPublic(JobBase):
     paths_out: PathsOut
 
 
+SUBMISSION_ID_FIELD = (
+    "labcloud: the submission this report is about; a report for another submission of the "
+    "same job id (an earlier job, before a database reset) is refused like one for an "
+    "unknown job"
+)
+
+
 class JobStatusUpdate(BaseModel):
     """Sent by the worker API to `PUT /_job_status`."""
 
@@ -186,6 +194,7 @@ class JobStatusUpdate(BaseModel):
     operator_requeue: bool = Field(
         default=False, description="labcloud: an operator requeued this failed job"
     )
+    submission_id: uuid.UUID | None = Field(default=None, description=SUBMISSION_ID_FIELD)
 
 
 MAX_STATUS_BATCH = 500
@@ -222,6 +231,7 @@ class JobLogUpdate(BaseModel):
     log: str = Field(max_length=64 * 1024)
     truncated: bool = False
     end: int = Field(ge=0, description="where `log` ends, in characters of the attempt's output")
+    submission_id: uuid.UUID | None = Field(default=None, description=SUBMISSION_ID_FIELD)
 
 
 class JobLogPublic(BaseModel):

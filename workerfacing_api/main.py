@@ -19,6 +19,7 @@ from shared.storage import storage_from_settings
 from shared.transport.kombu import KombuConsumer
 from shared.wakeup import Wakeup
 from workerfacing_api.context import AppContext, watch_commits
+from workerfacing_api.metrics import WorkerAPIMetrics
 from workerfacing_api.pollers import relay, sweeper
 from workerfacing_api.pollers.cloud import CloudPollers
 from workerfacing_api.routers import access, files, internal, jobs
@@ -49,15 +50,19 @@ def build_context(settings: WorkerAPISettings) -> AppContext:
     sessions = db.make_sessionmaker(engine)
     relay_wakeup, work_wakeup = Wakeup(), Wakeup()
     watch_commits(sessions, relay_wakeup, work_wakeup)
+    metrics = WorkerAPIMetrics()
     return AppContext(
         settings=settings,
         engine=engine,
         sessions=sessions,
         storage=storage,
         verifier=verifier,
-        handle_message=functools.partial(inbox.handle_message, sessions),
+        handle_message=metrics.counting_conflicts(
+            functools.partial(inbox.handle_message, sessions)
+        ),
         relay_wakeup=relay_wakeup,
         work_wakeup=work_wakeup,
+        metrics=metrics,
     )
 
 

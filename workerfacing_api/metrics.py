@@ -13,6 +13,8 @@ Observed in this process:
 - `labcloud_job_start_latency_seconds{retry}`: from submission (the job's
   `date_created`) to its run starting (`running`), observed when the move is
   committed; `retry="false"` for the job's first lease, `"true"` for later ones;
+- `labcloud_submission_conflicts_total`: submissions refused because their job id is
+  known from another submission (the user API's database was reset or restored);
 - `labcloud_http_requests_total`, `labcloud_http_request_duration_seconds`.
 """
 
@@ -35,7 +37,9 @@ from shared.jobs.specs import Environment
 from shared.jobs.states import JobStatus
 from shared.metrics import DatabaseCollector, HttpMetrics, gauge, labelled_gauge, seconds_since
 from shared.settings import APISettings
+from shared.transport.base import MessageHandler, TransportMessage
 from workerfacing_api.db.models import QueuedJob, StatusOutbox, utcnow
+from workerfacing_api.services.inbox import SubmissionConflict
 from workerfacing_api.services.leases import LEASED_VALUES
 
 # Seconds: a job may start at once on an idle platform or wait hours for a GPU.
@@ -82,6 +86,24 @@ class WorkerAPIMetrics:
             buckets=START_BUCKETS,
             registry=self.registry,
         )
+        self.submission_conflicts = Counter(
+            "labcloud_submission_conflicts",
+            "Submissions refused because their job id is known from another submission "
+            "(the user API's database was reset or restored).",
+            registry=self.registry,
+        )
+
+    def counting_conflicts(self, handler: MessageHandler) -> MessageHandler:
+        """`handler`, counting the submissions it refuses as id collisions."""
+
+        def handle(message: TransportMessage) -> None:
+            try:
+                handler(message)
+            except SubmissionConflict:
+                self.submission_conflicts.inc()
+                raise
+
+        return handle
 
     def install(self, app: FastAPI, sessions: sessionmaker, settings: APISettings) -> None:
         """Serve `GET /metrics` on `app` (unless METRICS_ENABLED is off), with the gauges

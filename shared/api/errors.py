@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from shared.storage.base import OutsideScope
 from shared.storage.paths import UnsafePath
 
 
@@ -66,5 +67,10 @@ def register_error_handlers(app: FastAPI) -> None:
         # e.g. a symlink in storage that leads out of the root
         return JSONResponse({"detail": f"invalid path: {exc}"}, status_code=400)
 
+    async def on_outside_scope(_request: Request, exc: Exception) -> JSONResponse:
+        # a key outside the caller's folder, or a link placed by hand that leads out of it
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(UnsafePath, on_unsafe_path)
+    app.add_exception_handler(OutsideScope, on_outside_scope)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -92,3 +93,8 @@ class SubmittedJob(BaseModel):
     group: str | None = None
     priority: int = Field(default=5, ge=0)
     paths_upload: PathsUpload
+    # labcloud: the identity of this submission (see shared.jobs.identity); a message
+    # without one (an older user API) is matched on the job id alone.
+    submission_id: uuid.UUID | None = Field(
+        default=None, description="labcloud: a UUID per submission, never reused"
+    )

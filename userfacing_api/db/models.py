@@ -20,6 +20,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import utcnow
+from shared.jobs.identity import SUBMISSION_ID_LENGTH, new_submission_id
+
+# Ids seen outside their row (on the wire, in URLs, in other tables) are never given
+# again: on SQLite that takes AUTOINCREMENT (PostgreSQL's sequences never go back).
+NEVER_REUSED = {"sqlite_autoincrement": True}
 
 
 class Base(DeclarativeBase):
@@ -52,6 +57,7 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "job_name", name="uq_jobs_user_job_name"),
         Index("ix_jobs_user_created", "user_id", "date_created", "id"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -72,6 +78,11 @@ class Job(Base):
     # When the reconciler last asked the worker API about this job (it looks only at
     # jobs whose status has not moved for a while).
     checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The identity of this submission at the worker API (shared.jobs.identity); NULL for
+    # jobs submitted before labcloud had them.
+    submission_id: Mapped[str | None] = mapped_column(
+        String(SUBMISSION_ID_LENGTH), default=new_submission_id
+    )
 
 
 class OutboxMessage(Base):
@@ -79,7 +90,10 @@ class OutboxMessage(Base):
     same transaction as the change that causes it and relayed until acknowledged."""
 
     __tablename__ = "job_outbox"
-    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "delivered_at", "next_attempt_at", "id"),
+        NEVER_REUSED,
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(Integer, index=True)
@@ -96,6 +110,7 @@ class StatusEvent(Base):
     """Every status report received for a job, applied or not (an audit trail)."""
 
     __tablename__ = "job_status_events"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(Integer, index=True)
@@ -125,6 +140,7 @@ class Notification(Base):
     """The one email due for a job's first terminal status; unique per job."""
 
     __tablename__ = "notifications"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(Integer, unique=True)

@@ -16,7 +16,9 @@ from shared.storage.presign import presigned_get, presigned_post
 from userfacing_api.dependencies import UserFilesDep
 from userfacing_api.schemas import FileHTTPRequest, FileInfo, FileRename, UploadFileType
 
-router = APIRouter(tags=["Files"])
+router = APIRouter(
+    tags=["Files"], responses={403: {"description": "outside your folder (a link placed there)"}}
+)
 
 
 def _sibling_url(request: Request, suffix: str) -> str:
@@ -99,7 +101,7 @@ async def _upload(
 def _upload_request(
     f_type: UploadFileType, base_path: str, request: Request, files: UserFilesDep
 ) -> FileHTTPRequest:
-    target = files.upload_target(f_type.value, base_path)  # validates the path
+    target = files.upload_folder(f_type.value, base_path)  # validates the path
     if post := presigned_post(files.storage, files.key(target)):
         # S3: a form POST straight to the bucket, any file name into the folder
         return FileHTTPRequest(method="POST", url=post["url"], data=post["fields"])
@@ -176,8 +178,13 @@ def rename(file_path: str, body: FileRename, files: UserFilesDep) -> FileInfo:
     return files.rename(file_path, body.path)
 
 
-@router.delete("/files/{file_path:path}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/files/{file_path:path}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={405: {"description": "the root or a predefined folder"}},
+)
 def delete(file_path: str, files: UserFilesDep) -> Response:
-    """Delete recursively; the root or a predefined folder is emptied and kept."""
+    """Delete a file, or a folder with all it holds (a link: the link itself).
+    labcloud: the root and the predefined folders cannot be deleted (405)."""
     files.delete(file_path)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

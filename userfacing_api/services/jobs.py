@@ -7,6 +7,8 @@ delivers the message to the worker API later, so the request never waits on it.
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,8 +26,9 @@ from shared.jobs.specs import (
     SubmittedJob,
 )
 from shared.jobs.states import JobStatus
+from shared.storage.base import OutsideScope
 from shared.storage.paths import UnsafePath, clean_relpath, join
-from userfacing_api.db.models import Job, JobLog, OutboxMessage
+from userfacing_api.db.models import Job, JobLog, Notification, OutboxMessage, StatusEvent
 from userfacing_api.schemas import JobCreate, JobPublic, PathsOut
 from userfacing_api.services.files import UserFiles
 
@@ -118,6 +121,21 @@ def _expand_inputs(files: UserFiles, request: JobCreate, entrypoint: Entrypoint)
     return files_down
 
 
+def _check_result_folders(files: UserFiles, job_name: str) -> None:
+    """Refuse a job whose result folders already hold something of the user's (an
+    upload named like the job): deleting the job deletes those folders, and must
+    only ever remove what the job wrote. An empty folder is fine."""
+    for rel in paths_out(job_name).values():
+        entry = files.stat(rel)
+        if entry is None or (entry.is_dir and next(files.storage.list(entry.key), None) is None):
+            continue
+        raise Conflict(
+            f"'{rel}' already exists and would be deleted with the job: a job's results "
+            f"go to output/, log/ and artifact/ folders named after it; choose another "
+            f"job name, or move '{rel}' away first"
+        )
+
+
 def _hardware(request: JobCreate, entrypoint: Entrypoint) -> HardwareSpecs:
     """The request's hardware, with the entrypoint's defaults for what it leaves open."""
     defaults = entrypoint.aws_resources.hardware
@@ -154,6 +172,7 @@ def submit_job(
         select(Job.id).where(Job.user_id == user_id, Job.job_name == request.job_name)
     ):
         raise Conflict(f"a job named '{request.job_name}' already exists")
+    _check_result_folders(files, request.job_name)
     files_down = _expand_inputs(files, request, entrypoint)
     hardware = _hardware(request, entrypoint)
 
@@ -199,6 +218,7 @@ def submit_job(
         paths_upload=PathsUpload(
             **{kind: files.storage.uri(files.key(p)) for kind, p in paths_out(job.job_name).items()}
         ),
+        submission_id=job.submission_id,
     )
     session.add(OutboxMessage(job_id=job.id, kind="submit", payload=spec.model_dump(mode="json")))
     session.commit()
@@ -238,7 +258,26 @@ def _request_cancel(session: Session, job: Job) -> None:
         )
     )
     if pending is None:
-        session.add(OutboxMessage(job_id=job.id, kind="cancel", payload={"job_id": job.id}))
+        payload = {"job_id": job.id, "submission_id": job.submission_id}
+        session.add(OutboxMessage(job_id=job.id, kind="cancel", payload=payload))
+
+
+def forget_job(session: Session, job_id: int) -> None:
+    """Delete job `job_id` and every row about it (status events, live log, its email even
+    if unsent, outbox messages), in the caller's transaction, except a cancel not yet
+    delivered: the relay delivers it, then removes it."""
+    # The job's row lock first: a status report (which takes it too) waits, then finds the
+    # job gone, instead of adding an event behind the deletes.
+    session.execute(select(Job.id).where(Job.id == job_id).with_for_update())
+    for model in (StatusEvent, Notification, JobLog):
+        session.execute(delete(model).where(model.job_id == job_id))
+    session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.job_id == job_id,
+            ~((OutboxMessage.kind == "cancel") & OutboxMessage.delivered_at.is_(None)),
+        )
+    )
+    session.execute(delete(Job).where(Job.id == job_id))
 
 
 def cancel_job(session: Session, user_id: str, job_id: int) -> Job:
@@ -250,11 +289,13 @@ def cancel_job(session: Session, user_id: str, job_id: int) -> Job:
 
 
 def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
-    """Cancel the job at the worker API (through the outbox), then delete it and its outputs."""
+    """Cancel the job at the worker API (through the outbox), then delete it, all it left
+    in the database, and its outputs."""
     job = get_job(session, files.root, job_id)
     _request_cancel(session, job)
-    session.execute(delete(JobLog).where(JobLog.job_id == job.id))
-    session.execute(delete(Job).where(Job.id == job.id))
+    forget_job(session, job.id)
     session.commit()
     for rel in paths_out(job.job_name).values():
-        files.storage.delete(files.key(rel))
+        # a link placed by hand that leads out: what lies behind it is not the job's
+        with contextlib.suppress(OutsideScope):
+            files.storage.delete(files.key(rel))

@@ -406,6 +406,7 @@ def create_task(
             log=files.storage.uri(files.key(f"log/{job_name}")),
             artifact=files.storage.uri(files.key(f"artifact/{job_name}")),
         ),
+        submission_id=job.submission_id,
     )
     session.add(OutboxMessage(job_id=job.id, kind="submit", payload=spec.model_dump(mode="json")))
     session.commit()

@@ -59,6 +59,7 @@ class DecodeJob:
                 staging.stage_inputs(
                     ctx.jobdir, handler.files_down, ctx.lease.download, ctx.aborted
                 )
+                staging.share_with_container(ctx.jobdir)
         except staging.StagingCancelled:
             raise Aborted() from None
         if handler.image_url:

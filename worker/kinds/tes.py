@@ -170,6 +170,7 @@ class TesRun:
                             dest.parent.mkdir(parents=True, exist_ok=True)
                             self.host(dest.relative_to(self.jobdir).as_posix())  # re-check
                             self.ctx.lease.download(uri, dest)
+                staging.share_with_container(self.jobdir)
         except (httpx.HTTPError, HttpFailed, ValueError) as exc:  # ValueError: a bad URL
             raise JobFailed(f"could not download an input: {exc}") from None
         except OSError as exc:

@@ -112,10 +112,16 @@ async def pull_jobs(
         await ctx.work_wakeup.wait(min(remaining, RECHECK_S))
 
 
-@router.get("/jobs/{job_id}/status", response_model=JobStatus, responses={404: {}})
-def get_job_status(job_id: int, _worker: WorkerDep, session: SessionDep) -> JobStatus:
-    """The job's current status."""
-    return JobStatus(leases.get_job(session, job_id).status)
+@router.get(
+    "/jobs/{job_id}/status",
+    response_model=JobStatus,
+    responses={404: {"description": "not (any longer) yours: stop the job"}},
+)
+def get_job_status(job_id: int, worker: WorkerDep, session: SessionDep) -> JobStatus:
+    """The status of a job you hold; 404 for any other job (cancelled, deleted, given to
+    another worker, ended, or never yours)."""
+    job = leases.held_job(session, job_id, worker.id, attempt=worker.attempt, after_error=True)
+    return JobStatus(job.status)
 
 
 @router.put(

@@ -141,7 +141,9 @@ def update_status(
     current = JobStatus(job.status)
     if current.is_terminal:
         if status is current and runtime_details:
-            add_event(session, job.job_id, current, runtime_details, now)
+            add_event(
+                session, job.job_id, current, runtime_details, now, submission_id=job.submission_id
+            )
         return StatusOutcome.heartbeat
     lease = current_attempt(session, job)
     if status is current:
@@ -164,7 +166,7 @@ def update_status(
             lease.outcome = new.value
     else:
         _extend(job, lease, lease_until, now)
-    add_event(session, job.job_id, new, runtime_details, now)
+    add_event(session, job.job_id, new, runtime_details, now, submission_id=job.submission_id)
     return StatusOutcome.moved
 
 
@@ -305,7 +307,7 @@ def sweep(session: Session, now: dt.datetime, max_retries: int, limits: TimeLimi
             .values(ended_at=now, outcome=decision.outcome)
             .execution_options(synchronize_session=False)
         )
-        add_event(session, job.job_id, new, details, now)
+        add_event(session, job.job_id, new, details, now, submission_id=job.submission_id)
         (report.requeued if new is JobStatus.queued else report.failed).append(job.job_id)
     return report
 

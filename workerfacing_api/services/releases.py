@@ -74,7 +74,7 @@ def release(
                 job.tried_workers = [w for w in job.tried_workers if w != worker_id]
             details = f"released by worker {worker_id}, requeued"
     move(job, new, now)
-    add_event(session, job.job_id, new, details, now)
+    add_event(session, job.job_id, new, details, now, submission_id=job.submission_id)
 
 
 def _counted_before(session: Session, job: QueuedJob, worker_id: str) -> bool:

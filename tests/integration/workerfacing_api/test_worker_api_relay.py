@@ -20,9 +20,15 @@ import uvicorn
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.integration.workerfacing_api.conftest import API_KEY, MakeAPI, WorkerAPI
+from tests.integration.workerfacing_api.conftest import API_KEY, MakeAPI, WorkerAPI, submission_of
 from workerfacing_api.db.models import StatusOutbox, utcnow
 from workerfacing_api.pollers import relay
+
+
+def event(job_id: int, status: str, details: str | None, **extra: object) -> dict[str, object]:
+    """A status event as the relay sends it, for a job of `job_payload`."""
+    body = {"job_id": job_id, "status": status, "runtime_details": details}
+    return {**body, "submission_id": str(submission_of(job_id)), **extra}
 
 
 @dataclass
@@ -183,11 +189,11 @@ def test_events_are_delivered_in_order_with_their_details(
     report = relay.run_once(api.ctx.sessions, client)
     assert report.delivered == 5
     assert stub.accepted == [
-        {"job_id": 1, "status": "queued", "runtime_details": None},
-        {"job_id": 1, "status": "pulled", "runtime_details": "pulled by worker a (attempt 1)"},
-        {"job_id": 1, "status": "preprocessing", "runtime_details": "preprocessing!"},
-        {"job_id": 1, "status": "running", "runtime_details": "running!"},
-        {"job_id": 1, "status": "finished", "runtime_details": "finished!"},
+        event(1, "queued", None),
+        event(1, "pulled", "pulled by worker a (attempt 1)"),
+        event(1, "preprocessing", "preprocessing!"),
+        event(1, "running", "running!"),
+        event(1, "finished", "finished!"),
     ]
     assert relay.run_once(api.ctx.sessions, client).delivered == 0  # nothing twice
     assert len(stub.calls) == 5
@@ -220,7 +226,7 @@ def test_jobs_are_independent(api: WorkerAPI, stub: StubUserAPI, client: httpx.C
     stub.fail_next = 1  # job 1's first event fails
     report = relay.run_once(api.ctx.sessions, client)
     assert (report.failed, report.delivered) == (1, 1)
-    assert stub.accepted == [{"job_id": 2, "status": "queued", "runtime_details": None}]
+    assert stub.accepted == [event(2, "queued", None)]
 
 
 def test_job_deleted_at_the_user_api_is_cancelled_here(
@@ -264,7 +270,7 @@ def test_the_background_relay_delivers_within_moments(make_api: MakeAPI, stub: S
     deadline = time.monotonic() + 3
     while not stub.accepted and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert stub.accepted == [{"job_id": 1, "status": "queued", "runtime_details": None}]
+    assert stub.accepted == [event(1, "queued", None)]
 
 
 def test_an_operator_requeue_is_marked_for_the_user_api(
@@ -274,13 +280,8 @@ def test_an_operator_requeue_is_marked_for_the_user_api(
     assert api.requeue(1).json() == {"requeued": True, "status": "queued"}
     assert relay.run_once(api.ctx.sessions, client).delivered == 5
     assert stub.accepted[-2:] == [
-        {"job_id": 1, "status": "error", "runtime_details": "error!"},
-        {
-            "job_id": 1,
-            "status": "queued",
-            "runtime_details": "requeued by an operator",
-            "operator_requeue": True,
-        },
+        event(1, "error", "error!"),
+        event(1, "queued", "requeued by an operator", operator_requeue=True),
     ]
     # Only that event carries the marker; a later requeue by the sweeper does not.
     assert [("operator_requeue" in body) for body in stub.accepted] == [False] * 4 + [True]
@@ -326,7 +327,14 @@ def test_a_live_log_goes_once_with_the_latest_tail_in_its_place(
     report = relay.run_once(api.ctx.sessions, client)
     assert report.delivered == 5  # queued, pulled, running, the log (once), finished
     assert stub.logs == [
-        {"job_id": 1, "attempt": 1, "log": "0\n1\n2\n", "truncated": False, "end": 6}
+        {
+            "job_id": 1,
+            "attempt": 1,
+            "log": "0\n1\n2\n",
+            "truncated": False,
+            "end": 6,
+            "submission_id": str(submission_of(1)),
+        }
     ]
     assert [b["status"] for b in stub.accepted] == ["queued", "pulled", "running", "finished"]
     late = api.client.post(
