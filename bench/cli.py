@@ -42,6 +42,7 @@ BENCHMARKS = (
     "heartbeat",
     "bytes",
     "listing",
+    "signin",
 )
 
 

@@ -11,25 +11,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from labcloud.admin_options import AsJson, Key
+from labcloud.admin_quotas import quotas_app
+from labcloud.admin_users import users_app
 from shared.auth.api_key import HEADER
 
 admin_app = typer.Typer(
-    help="Operators: failed jobs (dead letters) and requeues.", no_args_is_help=True
+    help="Operators: failed jobs (dead letters), requeues, and accounts.", no_args_is_help=True
 )
+admin_app.add_typer(users_app, name="users")
+admin_app.add_typer(quotas_app, name="quotas")  # storage quotas, through the user API
 
 Url = Annotated[
     str, typer.Option("--url", envvar="WORKERFACING_API_URL", help="The worker-facing API.")
 ]
-Key = Annotated[
-    str,
-    typer.Option(
-        "--api-key",
-        envvar="INTERNAL_API_KEY_SECRET",
-        help="The internal API key (x-api-key).",
-        show_default=False,
-    ),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _client(url: str, key: str) -> httpx.Client:

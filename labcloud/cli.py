@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from labcloud.admin import admin_app
+from labcloud.backup_cli import backup_command, restore_command
 from labcloud.commands import register as register_client_commands
 from shared.logs import configure_logging
 
@@ -20,6 +21,8 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 register_client_commands(app)  # login, files, apps, run, jobs, download
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 LogLevel = Annotated[str, typer.Option(help="debug, info, warning or error.")]
@@ -37,6 +40,8 @@ def _serve_api(package: str, host: str, port: int, migrate: bool, log_level: str
     import importlib
 
     import uvicorn
+
+    from shared.api.header_limit import uvicorn_options
 
     _logging(log_level)
     settings = importlib.import_module(f"{package}.settings").load_settings()
@@ -60,6 +65,7 @@ def _serve_api(package: str, host: str, port: int, migrate: bool, log_level: str
         log_config=log_config,
         # Open log streams (SSE) would otherwise hold a stop until their jobs end.
         timeout_graceful_shutdown=10,
+        **uvicorn_options(settings.max_request_header_bytes),  # MAX_REQUEST_HEADER_BYTES
     )
 
 
@@ -98,22 +104,72 @@ def worker(log_level: LogLevel = "info") -> None:
 @db_app.command("upgrade")
 def db_upgrade(
     which: Annotated[str, typer.Argument(help="user, worker or all")] = "all",
+    create_database: Annotated[
+        bool,
+        typer.Option(help="PostgreSQL: first create the database DATABASE_URL names, if missing."),
+    ] = False,
 ) -> None:
     """Apply pending migrations to the databases named by DATABASE_URL settings."""
     if which not in ("user", "worker", "all"):
         raise typer.BadParameter("choose user, worker or all", param_hint="WHICH")
+    from shared.db import create_database as create
+
     if which in ("user", "all"):
         from userfacing_api.db.session import upgrade
         from userfacing_api.settings import load_settings
 
-        upgrade(load_settings().db_url)
+        url = load_settings().db_url
+        if create_database and create(url):
+            typer.echo("user database: created")
+        upgrade(url)
         typer.echo("user database: up to date")
     if which in ("worker", "all"):
         from workerfacing_api.db.session import upgrade as worker_upgrade
         from workerfacing_api.settings import load_settings as load_worker_settings
 
-        worker_upgrade(load_worker_settings().db_url)
+        url = load_worker_settings().db_url
+        if create_database and create(url):
+            typer.echo("worker database: created")
+        worker_upgrade(url)
         typer.echo("worker database: up to date")
+
+
+@app.command("metrics-emf")
+def metrics_emf(
+    url: Annotated[str, typer.Option(help="The Prometheus endpoint to read.")],
+    metric: Annotated[list[str], typer.Option(help="A metric family to send (repeat).")],
+    namespace: Annotated[str, typer.Option(help="CloudWatch namespace.")] = "labcloud",
+    dimension: Annotated[
+        list[str] | None, typer.Option(help="A fixed NAME=VALUE dimension (repeat).")
+    ] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between reads.", min=1)] = 60.0,
+    once: Annotated[bool, typer.Option(help="Read once and exit.")] = False,
+    api_key_env: Annotated[
+        str,
+        typer.Option(
+            help="Variable holding the API key /metrics asks for, or its Secrets Manager ARN."
+        ),
+    ] = "INTERNAL_API_KEY_SECRET",
+) -> None:
+    """Print Prometheus gauges as CloudWatch EMF lines (a sidecar with the awslogs driver
+    turns them into CloudWatch metrics)."""
+    import os
+
+    from labcloud.emf import parse_dimensions, run
+
+    try:
+        dimensions = parse_dimensions(dimension or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dimension") from None
+    from shared import secrets
+
+    _logging("warning")
+    key = os.environ.get(api_key_env)
+    api_key = secrets.resolve(key) if key else None  # the value, or a Secrets Manager ARN
+    rounds = run(
+        url, metric, namespace, dimensions, api_key=api_key, interval_s=interval, once=once
+    )
+    raise typer.Exit(0 if rounds or not once else 1)
 
 
 @app.command("up")
@@ -128,12 +184,29 @@ def up(
         bool, typer.Option(help="Also upload sample data and run the demo job.")
     ] = False,
     log_level: LogLevel = "warning",
+    backup_to: Annotated[
+        str | None,
+        typer.Option(
+            help="Back the data directory up periodically to this folder or s3:// URL "
+            "(LABCLOUD_BACKUP_TO)."
+        ),
+    ] = None,
+    backup_interval: Annotated[
+        float | None, typer.Option(help="Seconds between backups (LABCLOUD_BACKUP_INTERVAL).")
+    ] = None,
+    backup_keep: Annotated[
+        int | None, typer.Option(help="Backups to keep (LABCLOUD_BACKUP_KEEP).")
+    ] = None,
 ) -> None:
     """Run the whole platform locally: SQLite, local files, both APIs and a worker."""
+    from labcloud.backup_schedule import BackupSettings
     from labcloud.embedded import run_embedded
+    from shared.settings import load
 
     _logging(log_level)
-    raise typer.Exit(run_embedded(data_dir, host, user_port, worker_port, demo, log_level))
+    given = {"to": backup_to, "interval": backup_interval, "keep": backup_keep}
+    backups = load(BackupSettings, **{k: v for k, v in given.items() if v is not None})
+    raise typer.Exit(run_embedded(data_dir, host, user_port, worker_port, demo, log_level, backups))
 
 
 def main() -> None:

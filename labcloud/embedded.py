@@ -1,8 +1,10 @@
 """`labcloud up`: the whole platform in one process, for one machine.
 
-SQLite and local files under one data directory, secrets generated once and kept
-there (mode 0600), a demo account, and the APIs served by uvicorn in one event
-loop. Ctrl-C stops everything.
+SQLite and local files under one data directory, private to the service (umask
+077, and an existing directory tightened at start: see `labcloud.data_dir`), secrets
+generated once and kept there (mode 0600), a demo account, and the APIs served by
+uvicorn in one event loop. Ctrl-C stops everything; the jobs the local worker runs go
+back to the queue and run again at the next start.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from pathlib import Path
 import uvicorn
 from rich.console import Console
 
+from labcloud.backup_schedule import BackupSettings, PeriodicBackup
+from labcloud.data_dir import PRIVATE_UMASK, make_private
 from labcloud.demo_run import run_demo
+from shared.api.header_limit import uvicorn_options
 from shared.transport.memory import MemoryTransport
 from userfacing_api.context import AppContext
 from userfacing_api.db.models import User
@@ -161,7 +166,6 @@ async def _serve(
         [] if stop.is_set() else [asyncio.create_task(asyncio.to_thread(fn)) for fn in after_start]
     )
     await stop.wait()
-    console.print("[bold]stopping…[/bold]")
     await asyncio.to_thread(on_stop)
     # The worker hands its jobs back through the worker API: let it finish before
     # the servers go away.
@@ -173,10 +177,20 @@ async def _serve(
 
 
 def run_embedded(
-    data_dir: Path, host: str, user_port: int, worker_port: int, demo: bool, log_level: str
+    data_dir: Path,
+    host: str,
+    user_port: int,
+    worker_port: int,
+    demo: bool,
+    log_level: str,
+    backups: BackupSettings | None = None,
 ) -> int:
     """Run until interrupted; returns the exit code."""
+    os.umask(PRIVATE_UMASK)  # for the whole process: databases, logs, files, job folders
     data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if changed := make_private(data_dir):
+        console.print(f"made {changed} files and folders in {data_dir} private (0600/0700)")
     keys = load_secrets(data_dir)
     parts = embedded_settings(data_dir, keys, host, user_port, worker_port)
     upgrade_user_db(parts.user.db_url)
@@ -190,8 +204,19 @@ def run_embedded(
     local_worker = Worker(parts.worker)
 
     servers = [
-        _Server(uvicorn.Config(user_app, host=host, port=user_port, log_level=log_level)),
-        _Server(uvicorn.Config(worker_app, host=host, port=worker_port, log_level=log_level)),
+        _Server(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level=log_level,
+                **uvicorn_options(settings.max_request_header_bytes),
+            )
+        )
+        for app, port, settings in (
+            (user_app, user_port, parts.user),
+            (worker_app, worker_port, parts.worker_api),
+        )
     ]
     after_start: list[Callable[[], object]] = [local_worker.run]
     user_url = f"http://{host}:{user_port}"
@@ -204,6 +229,27 @@ def run_embedded(
     console.print(f"  worker API  http://{host}:{worker_port}")
     console.print(f"  worker      local, runners: {parts.worker.runners}")
     console.print(f"  demo login  {DEMO_USER} / {keys.demo_password}")
+    periodic = PeriodicBackup(data_dir, backups) if backups and backups.to else None
+    if periodic is not None:
+        every = f"every {backups.interval:g} s, keeping {backups.keep}"  # type: ignore[union-attr]
+        console.print(f"  backups     {periodic.target.describe()} ({every})")
+        after_start.append(periodic.start)
     console.print("  Ctrl-C stops everything.")
-    asyncio.run(_serve(servers, after_start, lambda: local_worker.stop(drain=False)))
+
+    def on_stop() -> None:
+        console.print(f"[bold]{stop_notice(len(local_worker.running_jobs))}[/bold]")
+        local_worker.stop(drain=False)
+        if periodic is not None:
+            periodic.stop()
+
+    asyncio.run(_serve(servers, after_start, on_stop))
     return 0
+
+
+def stop_notice(running: int) -> str:
+    """What Ctrl-C does to the jobs the local worker runs: they go back to the queue
+    (a hand-back costs them no attempt) and run again at the next start."""
+    if not running:
+        return "stopping…"
+    jobs, them = ("1 running job", "it") if running == 1 else (f"{running} running jobs", "they")
+    return f"stopping: handing {jobs} back to the queue ({them} will be run again)"

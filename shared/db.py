@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,6 +55,37 @@ def begin_write(session: Session) -> None:
         return
     if not getattr(connection.connection.dbapi_connection, "in_transaction", True):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def upsert(session: Session, table: Any) -> Any:
+    """`INSERT` into `table` with PostgreSQL's or SQLite's `on_conflict_do_…` clauses."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database {dialect!r}: use PostgreSQL or SQLite")
+def create_database(url: str) -> bool:
+    """Create the PostgreSQL database `url` names if it does not exist (connecting to the
+    server's `postgres` database as the same user); True if it was created. A deployment
+    whose server starts empty (RDS with one instance for both APIs) runs this once before
+    migrating. SQLite files are created on first use: nothing to do there."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or not parsed.database:
+        return False
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            exists = connection.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": parsed.database}
+            ).first()
+            if exists:
+                return False
+            quoted = connection.dialect.identifier_preparer.quote_identifier(parsed.database)
+            connection.exec_driver_sql(f"CREATE DATABASE {quoted}")
+            return True
+    finally:
+        admin.dispose()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import secrets
 
+KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
+
 
 class SettingsError(SystemExit):
     """A setting is missing or unsafe: start-up stops with a message naming it."""
@@ -94,6 +96,14 @@ class APISettings(BaseSettings):
     cognito_endpoint_url: str | None = Field(
         default=None, description="labcloud: cognito-idp endpoint override (an emulator)"
     )
+    account_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="labcloud: seconds an API process trusts what it last read of an "
+        "account (closed, disabled, re-created) when it checks a token; the process that "
+        "made a change knows it at once. 0 = read the database on every request",
+    )
 
     # data
     filesystem: Literal["local", "s3"] = "local"
@@ -123,6 +133,27 @@ class APISettings(BaseSettings):
         default_factory=dict,
         description="labcloud: kombu transport options as JSON, e.g. "
         '{"region": "eu-central-1", "wait_time_seconds": 20}',
+    )
+
+    # limits (labcloud): each refusal names its setting
+    max_request_bytes: int = Field(
+        default=4 * MIB,
+        ge=1024,
+        description="labcloud: the most bytes of a request body (413 above), on every route "
+        "but the streamed file uploads (MAX_UPLOAD_BYTES); also the most a job's spec may "
+        "take, since the worker API must accept it",
+    )
+    max_request_header_bytes: int = Field(
+        default=32 * KIB,
+        ge=1024,
+        description="labcloud: the most bytes of a request line and its headers (431 above); "
+        "applied by the HTTP server of `labcloud user-api`, `worker-api` and `up`",
+    )
+    max_upload_bytes: int = Field(
+        default=5 * GIB,
+        ge=1,
+        description="labcloud: the most bytes of one uploaded file (413 above), through the "
+        "APIs and in presigned S3 POSTs (5 GiB is also S3's own bound for a POST)",
     )
 
     # observability (labcloud)

@@ -12,11 +12,13 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
-from shared.api.auth import bearer_token, check_api_key, require_group, verify_async
+from shared.api.auth import admit, bearer_token, check_api_key, require_group, verify_async
 from shared.app_config import Catalogue
 from shared.auth.tokens import Principal
 from userfacing_api.context import AppContext
+from userfacing_api.cookie_origins import check_cookie_write
 from userfacing_api.services.files import UserFiles
+from userfacing_api.services.quotas import UserStorage, effective_quota
 
 USERS_GROUP = "users"
 ADMIN_GROUP = "admin"
@@ -39,14 +41,17 @@ def get_session(ctx: ContextDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-async def _bearer_token(request: Request) -> str:
-    return bearer_token(request, allow_cookie=True)
+async def _authenticate(ctx: AppContext, request: Request) -> Principal:
+    """The caller of a bearer token, or of the `/login` cookie (whose writes must come
+    from an allowed origin), if its account still accepts it; else 401 (or 403)."""
+    token = bearer_token(request, allow_cookie=True)
+    if not request.headers.get("authorization"):
+        check_cookie_write(request, ctx.settings.cors_origins)
+    return await admit(ctx.account_gate, await verify_async(ctx.verifier, token))
 
 
-async def get_principal(
-    ctx: ContextDep, token: Annotated[str, Depends(_bearer_token)]
-) -> Principal:
-    return await verify_async(ctx.verifier, token)
+async def get_principal(ctx: ContextDep, request: Request) -> Principal:
+    return await _authenticate(ctx, request)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -66,8 +71,7 @@ async def get_admin(ctx: ContextDep, request: Request) -> Principal:
     if (key := request.headers.get("x-api-key")) is not None:
         check_api_key(key, ctx.settings.api_key)
         return OPERATOR
-    principal = await verify_async(ctx.verifier, bearer_token(request, allow_cookie=True))
-    return require_group(principal, ADMIN_GROUP)
+    return require_group(await _authenticate(ctx, request), ADMIN_GROUP)
 
 
 CurrentAdmin = Annotated[Principal, Depends(get_admin)]
@@ -81,6 +85,23 @@ async def get_user_files(ctx: ContextDep, user: CurrentUser) -> UserFiles:
 
 
 UserFilesDep = Annotated[UserFiles, Depends(get_user_files)]
+
+
+def user_storage(ctx: AppContext, principal: Principal, root: str) -> UserStorage:
+    """The usage and quota of the user whose folder is `root` (a short session of its own:
+    an upload must not hold a pooled connection while its body streams in)."""
+    with ctx.sessions() as session:
+        quota = effective_quota(
+            session, principal.username, principal.groups, ctx.settings.storage_quota_bytes
+        )
+    return UserStorage(ctx.usage, root, quota)
+
+
+def get_user_storage(ctx: ContextDep, user: CurrentUser, files: UserFilesDep) -> UserStorage:
+    return user_storage(ctx, user, files.root)
+
+
+UserStorageDep = Annotated[UserStorage, Depends(get_user_storage)]
 
 
 def get_catalogue(ctx: ContextDep) -> Catalogue:

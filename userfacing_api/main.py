@@ -8,8 +8,10 @@ from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.orm import sessionmaker
 
 from shared import db
+from shared.api.body_limit import install_limits
 from shared.api.errors import register_error_handlers
 from shared.api.json_body import StrictJSONMiddleware
 from shared.app_config import InvalidCatalogue, open_catalogue
@@ -24,13 +26,28 @@ from shared.transport.base import JobTransport
 from shared.transport.http import HttpTransport
 from shared.wakeup import Wakeup
 from userfacing_api.context import AppContext
+from userfacing_api.pollers.account_sync import sync_accounts_once
 from userfacing_api.pollers.notifier import notify_once
 from userfacing_api.pollers.outbox_relay import relay_once
 from userfacing_api.pollers.reconciler import make_client, reconcile_once
-from userfacing_api.routers import accounts, files, internal, jobs, logs, users
+from userfacing_api.routers import (
+    accounts,
+    admin_quotas,
+    admin_users,
+    files,
+    health,
+    internal,
+    jobs,
+    logs,
+    users,
+)
 from userfacing_api.routers import tes as tes_router
+from userfacing_api.services.account_admin import AccountAdmin, token_gate
 from userfacing_api.services.accounts import AccountStore, LocalAccounts
 from userfacing_api.services.cognito_accounts import CognitoAccounts
+from userfacing_api.services.signin import SignIns
+from userfacing_api.services.signin_throttle import SignInThrottle
+from userfacing_api.services.storage_usage import StorageUsage
 from userfacing_api.settings import UserAPISettings, load_settings
 from userfacing_api.ui.router import router as ui_router
 
@@ -59,16 +76,25 @@ def build_context(settings: UserAPISettings, transport: JobTransport | None = No
     local_tokens = make_local_tokens(settings, settings.auth_token_lifetime) if local else None
     verifier = local_tokens or make_verifier(settings)
     sessions = db.make_sessionmaker(engine)
+    storage = storage_from_settings(settings)
     accounts: AccountStore | None = None
     if local_tokens is not None:
         accounts = LocalAccounts(sessions, local_tokens, settings.password_min_length)
     elif settings.auth:
-        accounts = cognito_accounts(settings)
+        accounts = cognito_accounts(settings, sessions)
+    storage = storage_from_settings(settings)
+    outbox_wakeup, account_sync_wakeup = Wakeup(), Wakeup()
+    gate = token_gate(
+        sessions,
+        settings.account_cache_seconds,
+        local=local_tokens is not None,
+        on_write=account_sync_wakeup.notify,
+    )
     return AppContext(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        storage=storage_from_settings(settings),
+        storage=storage,
         catalogue=catalogue,
         verifier=verifier,
         local_tokens=local_tokens,
@@ -86,12 +112,37 @@ def build_context(settings: UserAPISettings, transport: JobTransport | None = No
             smtp_port=settings.smtp_port,
             smtp_starttls=settings.smtp_starttls,
         ),
-        outbox_wakeup=Wakeup(),
+        outbox_wakeup=outbox_wakeup,
         notify_wakeup=Wakeup(),
+        account_gate=gate,
+        account_admin=AccountAdmin(
+            sessions,
+            storage,
+            accounts,
+            authoritative=local_tokens is not None,
+            gate=gate,
+            account_changed=account_sync_wakeup.notify,
+            jobs_changed=outbox_wakeup.notify,
+        ),
+        account_sync_wakeup=account_sync_wakeup,
+        signins=signins(settings, sessions, accounts),
+        usage=StorageUsage(storage, settings.storage_usage_max_age),
     )
 
 
-def cognito_accounts(settings: UserAPISettings) -> CognitoAccounts:
+def signins(
+    settings: UserAPISettings, sessions: sessionmaker, accounts: AccountStore | None
+) -> SignIns | None:
+    """Password sign-ins, when there are password accounts (AUTH=1)."""
+    if accounts is None:
+        return None
+    throttle = SignInThrottle(
+        sessions, settings.signin_max_failures, settings.signin_failure_window
+    )
+    return SignIns(accounts, throttle, settings.password_hash_workers, settings.signin_max_pending)
+
+
+def cognito_accounts(settings: UserAPISettings, sessions: sessionmaker) -> CognitoAccounts:
     import boto3
 
     client = boto3.client(
@@ -102,7 +153,11 @@ def cognito_accounts(settings: UserAPISettings) -> CognitoAccounts:
     secret = settings.cognito_secret.get_secret_value() if settings.cognito_secret else None
     assert settings.cognito_user_pool_id and settings.cognito_client_id
     return CognitoAccounts(
-        client, settings.cognito_user_pool_id, settings.cognito_client_id, secret
+        client,
+        settings.cognito_user_pool_id,
+        settings.cognito_client_id,
+        secret,
+        sessions=sessions,
     )
 
 
@@ -138,6 +193,14 @@ def background_tasks(ctx: AppContext) -> BackgroundTasks:
             "reconciler",
             partial(reconcile_once, ctx.sessions, reconcile_client, ctx.settings.reconcile_after),
             ctx.settings.reconcile_period,
+        )
+    )
+    loops.append(  # the same client: both rounds call the worker API's internal endpoints
+        Periodic(
+            "account-sync",
+            partial(sync_accounts_once, ctx.sessions, reconcile_client),
+            ctx.settings.outbox_relay_period,
+            ctx.account_sync_wakeup,
         )
     )
     if ctx.email_sender is not None:
@@ -179,6 +242,8 @@ def create_app(
             if tasks:
                 await tasks.stop()
             ctx.transport.close()
+            if ctx.signins is not None:
+                ctx.signins.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -189,13 +254,16 @@ def create_app(
             {"name": "Files", "description": "A user's config, data, artifact, output, log."},
             {"name": "Jobs", "description": "Applications and jobs."},
             {"name": "Authentication", "description": "Accounts and tokens."},
+            {"name": "Administration", "description": "labcloud: accounts (admin group)."},
             {"name": "Notifications", "description": "Email on job end."},
             {"name": "GA4GH TES", "description": "Task Execution Service 1.1 (TES_GROUP)."},
             {"name": "_Internal", "description": "For the worker API (x-api-key)."},
+            {"name": "Administration", "description": "Storage quotas (the admin group)."},
         ],
     )
     app.state.ctx = ctx
-    app.add_middleware(StrictJSONMiddleware)  # inside CORS: its 400s carry CORS headers
+    app.add_middleware(StrictJSONMiddleware)  # inside the limit: it reads bounded bodies
+    install_limits(app, settings.max_request_bytes)  # before CORS: refusals carry its headers
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -213,13 +281,16 @@ def create_app(
     def root() -> str:
         return "Welcome to the labcloud user-facing API (DECODE OpenCloud compatible)"
 
+    app.include_router(health.router)  # GET /healthz, /readyz
     app.include_router(users.router)
+    app.include_router(admin_users.router)
     if settings.auth:
         app.include_router(accounts.router)
     app.include_router(files.router)
     app.include_router(jobs.router)
     app.include_router(logs.router)
     app.include_router(internal.router)
+    app.include_router(admin_quotas.router)  # /admin/quotas
     app.include_router(tes_router.router)  # GA4GH TES at /ga4gh/tes/v1
     app.include_router(ui_router)  # the web page at /ui
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from typing import Any, Literal
 
 from pydantic import (
@@ -31,6 +32,57 @@ class UserGroup(enum.StrEnum):
 class UserPublic(BaseModel):
     email: str | None
     groups: list[str]
+
+
+class UserStatus(UserPublic):
+    """`GET /user`: DECODE's `{email, groups}`, and labcloud's storage figures."""
+
+    storage_used: int | None = Field(
+        default=None,
+        description="labcloud: bytes you keep in storage (job outputs included), measured "
+        "at most STORAGE_USAGE_MAX_AGE seconds ago",
+    )
+    storage_quota: int | None = Field(
+        default=None, description="labcloud: the most bytes you may keep (your storage quota)"
+    )
+
+
+MAX_QUOTA_BYTES = 2**63 - 1  # a BIGINT
+
+
+class QuotaSet(BaseModel):
+    """`PUT /admin/quotas/{users|groups}/{name}` (labcloud)."""
+
+    quota_bytes: int = Field(ge=0, le=MAX_QUOTA_BYTES, examples=[50 * 2**30])
+
+
+class QuotaOverride(BaseModel):
+    """An administrator's quota for one user or one group (labcloud)."""
+
+    kind: Literal["user", "group"]
+    name: str
+    quota_bytes: int
+    updated_at: UtcDateTime
+
+
+class QuotaList(BaseModel):
+    """`GET /admin/quotas` (labcloud): the default and every quota set by an administrator."""
+
+    default_bytes: int = Field(description="STORAGE_QUOTA_BYTES")
+    quotas: list[QuotaOverride]
+
+
+class UserQuotaReport(BaseModel):
+    """`GET /admin/quotas/users/{name}` (labcloud): a user's quota and usage."""
+
+    username: str
+    quota_bytes: int = Field(description="the quota that applies")
+    source: str = Field(description="where it comes from: user, group <name>, or default")
+    groups: list[str] | None = Field(
+        description="the account's groups (local accounts); null when unknown here, and "
+        "then group quotas are left out"
+    )
+    used_bytes: int
 
 
 class Preferences(BaseModel):
@@ -184,6 +236,13 @@ class JobPublic(JobBase):
     paths_out: PathsOut
 
 
+SUBMISSION_ID_FIELD = (
+    "labcloud: the submission this report is about; a report for another submission of the "
+    "same job id (an earlier job, before a database reset) is refused like one for an "
+    "unknown job"
+)
+
+
 class JobStatusUpdate(BaseModel):
     """Sent by the worker API to `PUT /_job_status`."""
 
@@ -193,6 +252,7 @@ class JobStatusUpdate(BaseModel):
     operator_requeue: bool = Field(
         default=False, description="labcloud: an operator requeued this failed job"
     )
+    submission_id: uuid.UUID | None = Field(default=None, description=SUBMISSION_ID_FIELD)
 
 
 MAX_STATUS_BATCH = 500
@@ -229,6 +289,7 @@ class JobLogUpdate(BaseModel):
     log: StorableText = Field(max_length=64 * 1024)
     truncated: bool = False
     end: BigCount = Field(description="where `log` ends, in characters of the attempt's output")
+    submission_id: uuid.UUID | None = Field(default=None, description=SUBMISSION_ID_FIELD)
 
 
 class JobLogPublic(BaseModel):
@@ -246,3 +307,16 @@ class StatusChange(BaseModel):
     status: JobStatus
     time: UtcDateTime
     runtime_details: str | None = None
+
+
+class AccountPublic(BaseModel):
+    """labcloud: an account as administrators see it."""
+
+    username: str
+    email: str | None
+    groups: list[str]
+    standing: Literal["active", "disabled", "closed"] = Field(
+        description="closed: its files, jobs and tokens are gone; the name may be registered "
+        "again as a new account"
+    )
+    created_at: UtcDateTime

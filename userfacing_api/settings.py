@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.settings import APISettings, load
+from shared.settings import GIB, KIB, APISettings, load
 
 
 class UserAPISettings(APISettings):
@@ -21,6 +21,27 @@ class UserAPISettings(APISettings):
 
     auth_token_lifetime: int = Field(default=3600, ge=60, description="labcloud: seconds")
     password_min_length: int = Field(default=8, ge=6, description="labcloud: local accounts")
+    signin_max_failures: int = Field(
+        default=10,
+        ge=1,
+        description="labcloud: failed sign-ins (/token, /login, TES Basic) per account and "
+        "per client address within SIGNIN_FAILURE_WINDOW; then 429 with Retry-After",
+    )
+    signin_failure_window: int = Field(
+        default=900, ge=1, description="labcloud: seconds a failed sign-in counts"
+    )
+    password_hash_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="labcloud: threads that check and hash passwords (argon2, about 0.2 s "
+        "of one core each) or call Cognito; sign-ins beyond wait for one",
+    )
+    signin_max_pending: int = Field(
+        default=100,
+        ge=1,
+        description="labcloud: sign-ins and registrations under way at once; more get 503",
+    )
 
     # the other API
     workerfacing_api_url: str = "http://127.0.0.1:8001"
@@ -67,6 +88,63 @@ class UserAPISettings(APISettings):
         default="",
         description="labcloud: comma-separated patterns (fnmatch) of the images TES tasks "
         "may use, e.g. 'docker.io/library/*,ghcr.io/my-lab/*'; empty: none",
+    )
+
+    # limits per user and per job (labcloud); each refusal names its setting
+    storage_quota_bytes: int = Field(
+        default=100 * GIB,
+        ge=0,
+        description="labcloud: the most bytes a user may keep in storage, job outputs "
+        "included; an administrator may set other quotas per user or per group "
+        "(`/admin/quotas`, `labcloud admin quotas`). Over it, uploads and new jobs get 507",
+    )
+    storage_usage_max_age: float = Field(
+        default=60,
+        gt=0,
+        description="labcloud: seconds a measurement of a user's storage is used before the "
+        "user's folder is measured again (this API's own uploads are counted at once)",
+    )
+    max_queued_jobs_per_user: int = Field(
+        default=10_000,
+        ge=1,
+        description="labcloud: the most jobs (and TES tasks) a user may have that have not "
+        "ended yet (429 above), counted in the database",
+    )
+    max_log_streams_per_user: int = Field(
+        default=10,
+        ge=1,
+        description="labcloud: the most live-log streams (GET /jobs/{id}/logs/stream) a user "
+        "may have open at once in one API process (429 above)",
+    )
+    max_job_env_vars: int = Field(
+        default=100,
+        ge=0,
+        description="labcloud: the most environment variables of a job (a TES task: of all "
+        "its executors together); 413 above",
+    )
+    max_env_value_bytes: int = Field(
+        default=32 * KIB,
+        ge=0,
+        description="labcloud: the most bytes (UTF-8) of one environment value of a job; "
+        "413 above (Linux refuses a single one over 128 KiB)",
+    )
+    max_job_env_bytes: int = Field(
+        default=128 * KIB,
+        ge=0,
+        description="labcloud: the most bytes of a job's environment, names and values "
+        "together; 413 above (it must fit beside the command in Linux's argument space)",
+    )
+    max_job_inputs: int = Field(
+        default=1000,
+        ge=1,
+        description="labcloud: the most inputs a job names (data_ids and artifact_ids "
+        "together; a TES task's inputs, and its outputs); 413 above",
+    )
+    max_job_input_files: int = Field(
+        default=10_000,
+        ge=1,
+        description="labcloud: the most files a job's inputs may expand to, folders "
+        "included file by file; 413 above",
     )
 
     @model_validator(mode="after")

@@ -49,6 +49,18 @@ class CloudSettings(BaseSettings):
         description="EFS file system holding the job directories; the worker's SCRATCH_DIR "
         "must be where it is mounted on the poller.",
     )
+    efs_root_directory: str = Field(
+        default="/",
+        description="Where SCRATCH_DIR is inside the EFS file system: `/` when the poller "
+        "mounts the file system's root, the access point's root directory when it mounts "
+        "one (the tasks mount their job directories by this path).",
+    )
+    batch_platform: Literal["EC2", "FARGATE"] = Field(
+        default="EC2",
+        description="What the Batch job queue's compute environments are: EC2 (GPUs "
+        "possible) or FARGATE (job definitions get Fargate's platform and network "
+        "settings; EXECUTION_ROLE_ARN is required).",
+    )
     efs_volume: Literal["efs", "host"] = Field(
         default="efs",
         description="`host` mounts the job directory as a host path instead (an emulator "
@@ -76,7 +88,10 @@ def make_cloud_runner(
     Raises ``ValueError`` naming the missing setting.
     """
     volume = EfsVolume(
-        mount_dir=mount_dir, file_system_id=settings.efs_file_system_id, mode=settings.efs_volume
+        mount_dir=mount_dir,
+        file_system_id=settings.efs_file_system_id,
+        mode=settings.efs_volume,
+        root=settings.efs_root_directory,
     )
     if settings.efs_volume == "efs" and not settings.efs_file_system_id:
         raise ValueError("set LABCLOUD_WORKER_EFS_FILE_SYSTEM_ID (or EFS_VOLUME=host)")
@@ -95,7 +110,10 @@ def make_cloud_runner(
         from worker.runners.batch import BatchRunner
 
         return BatchRunner(
-            job_queue=settings.batch_job_queue, job_role_arn=settings.job_role_arn, **common
+            job_queue=settings.batch_job_queue,
+            job_role_arn=settings.job_role_arn,
+            platform=settings.batch_platform,
+            **common,
         )
     if kind == "ecs":
         if not settings.ecs_cluster:

@@ -180,14 +180,32 @@ def write_job_log(
 
 
 def create_job_dir(scratch: Path, job_id: str) -> Path:
-    """A fresh directory for one job below ``scratch``."""
-    scratch.mkdir(parents=True, exist_ok=True)
+    """A fresh directory for one job below ``scratch``, which is made private (0700):
+    the job dirs in it are opened to containers (:func:`share_with_container`)."""
+    scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", job_id)[:64]
     path = scratch / f"job-{safe}-{uuid.uuid4().hex[:8]}"
-    # Default mode, not 0700: a container running as a non-root user must still
-    # reach /files. Make SCRATCH_DIR itself private to keep other local users out.
     path.mkdir()
     return path
+
+
+def share_with_container(jobdir: Path) -> None:
+    """Let whoever the job runs as read what was staged: folders gain r-x and files r--
+    for group and others (0755 and 0644, as under the common umask 022), whatever the
+    worker's own umask (``labcloud up`` runs with 077).
+
+    A container whose image runs as a non-root user sees ``/files`` with these modes
+    (a bind mount does not check the folders above it), so it must be open at this
+    level. Other local users are kept out one level up: SCRATCH_DIR itself is private
+    (0700 under ``labcloud up``). Links are neither followed nor changed.
+    """
+    for dirpath, dirnames, filenames in os.walk(jobdir, followlinks=False):
+        for path in [Path(dirpath)] + [Path(dirpath, n) for n in dirnames + filenames]:
+            mode = os.lstat(path).st_mode
+            if stat.S_ISDIR(mode):
+                os.chmod(path, stat.S_IMODE(mode) | 0o755)
+            elif stat.S_ISREG(mode):
+                os.chmod(path, stat.S_IMODE(mode) | 0o644)
 
 
 def remove_job_dir(path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -50,7 +51,12 @@ def open_for_writing(path: Path) -> Any:
     """``path`` opened for writing, never through a symlink the executors planted there
     (its folders are checked by the caller, with :func:`worker.staging.inside`)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    return os.fdopen(os.open(path, flags, 0o644), "wb")
+    fd = os.open(path, flags, 0o644)
+    # whatever the umask: a later executor may run as another user (a file an executor
+    # made keeps its owner's modes)
+    with contextlib.suppress(PermissionError):
+        os.fchmod(fd, 0o644)
+    return os.fdopen(fd, "wb")
 
 
 def _drain(chunks: Any, dest: Path | None) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.auth.accounts import AccountGate
 from shared.auth.tokens import TokenVerifier
 from shared.storage.base import Storage
 from shared.transport.base import MessageHandler
@@ -31,6 +32,8 @@ class AppContext:
     relay_wakeup: Wakeup
     # Set after a commit that made a job claimable: long-polling workers look again.
     work_wakeup: Wakeup
+    # Refuses tokens of accounts the user API closed, disabled or re-created.
+    account_gate: AccountGate
     # Its Prometheus registry and the metrics requests and loops feed (GET /metrics).
     metrics: WorkerAPIMetrics = field(default_factory=WorkerAPIMetrics)
 

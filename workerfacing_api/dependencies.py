@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
-from shared.api.auth import bearer_token, check_api_key, require_group, verify_async
+from shared.api.auth import admit, bearer_token, check_api_key, require_group, verify_async
 from shared.auth.tokens import Principal
 from shared.jobs.specs import Environment
 from shared.validation import INT32_MAX
@@ -50,7 +50,7 @@ async def get_principal(ctx: ContextDep, request: Request) -> Principal:
     if (key := request.headers.get("x-api-key")) is not None:
         check_api_key(key, ctx.settings.api_key)
         return CLOUD_POLLER
-    return await verify_async(ctx.verifier, bearer_token(request))
+    return await admit(ctx.account_gate, await verify_async(ctx.verifier, bearer_token(request)))
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -11,19 +11,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import FastAPI
 
 from shared import db
+from shared.api.body_limit import install_limits
 from shared.api.errors import register_error_handlers
 from shared.api.json_body import StrictJSONMiddleware
 from shared.auth import make_verifier
+from shared.auth.accounts import AccountGate
 from shared.log_context import JobContextMiddleware
 from shared.settings import SettingsError
-from shared.storage import storage_from_settings
+from shared.storage import JOB_OUTPUT_TAGS, storage_from_settings
 from shared.transport.kombu import KombuConsumer
 from shared.wakeup import Wakeup
 from workerfacing_api.context import AppContext, watch_commits
+from workerfacing_api.metrics import WorkerAPIMetrics
 from workerfacing_api.pollers import relay, sweeper
 from workerfacing_api.pollers.cloud import CloudPollers
-from workerfacing_api.routers import access, files, internal, jobs
-from workerfacing_api.services import inbox
+from workerfacing_api.routers import access, files, health, internal, jobs
+from workerfacing_api.routers import accounts as accounts_router
+from workerfacing_api.services import accounts, inbox
 from workerfacing_api.settings import WorkerAPISettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -43,22 +47,29 @@ def build_context(settings: WorkerAPISettings) -> AppContext:
     """Open the database, storage and token verifier the settings name."""
     verifier = make_verifier(settings)
     try:
-        storage = storage_from_settings(settings)
+        storage = storage_from_settings(settings, s3_tags=JOB_OUTPUT_TAGS)  # jobs' results
     except ValueError as exc:
         raise SettingsError(f"FILESYSTEM: {exc}") from None
     engine = db.make_engine(settings.db_url)
     sessions = db.make_sessionmaker(engine)
     relay_wakeup, work_wakeup = Wakeup(), Wakeup()
     watch_commits(sessions, relay_wakeup, work_wakeup)
+    metrics = WorkerAPIMetrics()
     return AppContext(
         settings=settings,
         engine=engine,
         sessions=sessions,
         storage=storage,
         verifier=verifier,
-        handle_message=functools.partial(inbox.handle_message, sessions),
+        handle_message=metrics.counting_conflicts(
+            functools.partial(inbox.handle_message, sessions)
+        ),
         relay_wakeup=relay_wakeup,
         work_wakeup=work_wakeup,
+        metrics=metrics,
+        account_gate=AccountGate(
+            functools.partial(accounts.load_for, sessions), settings.account_cache_seconds
+        ),
     )
 
 
@@ -166,10 +177,13 @@ def create_app(
     app.state.ctx = ctx
     app.add_middleware(StrictJSONMiddleware)
     register_error_handlers(app)
+    install_limits(app, settings.max_request_bytes)  # MAX_REQUEST_BYTES, and 413/429/507
     ctx.metrics.install(app, ctx.sessions, settings)  # GET /metrics
     app.add_middleware(JobContextMiddleware)  # log lines about /jobs/{id}/… name the job
+    app.include_router(health.router)  # GET /healthz, /readyz
     app.include_router(access.router)
     app.include_router(jobs.router)
     app.include_router(files.router)
     app.include_router(internal.router)
+    app.include_router(accounts_router.router)
     return app

@@ -2,6 +2,8 @@
 
 Read from the queue database at scrape time:
 - `labcloud_queue_depth{environment}`: queued jobs by environment (local, cloud, any);
+- `labcloud_queue_oldest_age_seconds{environment}`: how long the job queued longest
+  has waited since it was (last) queued, by environment (0 when none waits);
 - `labcloud_leased_jobs{status}`: jobs a worker holds, by status;
 - `labcloud_status_outbox_backlog`, `labcloud_status_outbox_oldest_age_seconds`:
   status changes the user API has not yet acknowledged, and how long the oldest
@@ -13,6 +15,8 @@ Observed in this process:
 - `labcloud_job_start_latency_seconds{retry}`: from submission (the job's
   `date_created`) to its run starting (`running`), observed when the move is
   committed; `retry="false"` for the job's first lease, `"true"` for later ones;
+- `labcloud_submission_conflicts_total`: submissions refused because their job id is
+  known from another submission (the user API's database was reset or restored);
 - `labcloud_http_requests_total`, `labcloud_http_request_duration_seconds`.
 """
 
@@ -35,7 +39,9 @@ from shared.jobs.specs import Environment
 from shared.jobs.states import JobStatus
 from shared.metrics import DatabaseCollector, HttpMetrics, gauge, labelled_gauge, seconds_since
 from shared.settings import APISettings
+from shared.transport.base import MessageHandler, TransportMessage
 from workerfacing_api.db.models import QueuedJob, StatusOutbox, utcnow
+from workerfacing_api.services.inbox import SubmissionConflict
 from workerfacing_api.services.leases import LEASED_VALUES
 
 # Seconds: a job may start at once on an idle platform or wait hours for a GPU.
@@ -43,6 +49,11 @@ START_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400
 _STARTS = "labcloud.metrics.starts"  # Session.info key: start latencies awaiting commit
 
 _QUEUE = ("labcloud_queue_depth", "Queued jobs by environment (worker database).")
+_QUEUE_AGE = (
+    "labcloud_queue_oldest_age_seconds",
+    "Seconds the job queued longest has waited since it was queued, by environment "
+    "(0 when none waits).",
+)
 _LEASED = ("labcloud_leased_jobs", "Jobs held by a worker, by status.")
 _OUTBOX = (
     "labcloud_status_outbox_backlog",
@@ -82,6 +93,24 @@ class WorkerAPIMetrics:
             buckets=START_BUCKETS,
             registry=self.registry,
         )
+        self.submission_conflicts = Counter(
+            "labcloud_submission_conflicts",
+            "Submissions refused because their job id is known from another submission "
+            "(the user API's database was reset or restored).",
+            registry=self.registry,
+        )
+
+    def counting_conflicts(self, handler: MessageHandler) -> MessageHandler:
+        """`handler`, counting the submissions it refuses as id collisions."""
+
+        def handle(message: TransportMessage) -> None:
+            try:
+                handler(message)
+            except SubmissionConflict:
+                self.submission_conflicts.inc()
+                raise
+
+        return handle
 
     def install(self, app: FastAPI, sessions: sessionmaker, settings: APISettings) -> None:
         """Serve `GET /metrics` on `app` (unless METRICS_ENABLED is off), with the gauges
@@ -147,6 +176,7 @@ def _watch_starts(sessions: sessionmaker, histogram: Histogram) -> None:
 
 def describe_gauges() -> Iterable[Metric]:
     yield labelled_gauge(*_QUEUE, "environment", {})
+    yield labelled_gauge(*_QUEUE_AGE, "environment", {})
     yield labelled_gauge(*_LEASED, "status", {})
     yield gauge(*_OUTBOX)
     yield gauge(*_OUTBOX_AGE)
@@ -156,11 +186,15 @@ def read_gauges(session: Session) -> Iterator[Metric]:
     """The gauges, from counts the claim and relay indexes serve."""
     now = utcnow()
     queued = session.execute(
-        select(QueuedJob.environment, func.count())
+        select(QueuedJob.environment, func.count(), func.min(QueuedJob.status_changed_at))
         .where(QueuedJob.status == JobStatus.queued.value)
         .group_by(QueuedJob.environment)
     ).all()
-    yield labelled_gauge(*_QUEUE, "environment", dict(queued), [e.value for e in Environment])  # type: ignore[arg-type]
+    environments = [e.value for e in Environment]
+    depth = {env: count for env, count, _oldest in queued}
+    yield labelled_gauge(*_QUEUE, "environment", depth, environments)
+    ages = {env: seconds_since(oldest, now) for env, _count, oldest in queued if oldest}
+    yield labelled_gauge(*_QUEUE_AGE, "environment", ages, environments)  # type: ignore[arg-type]
     leased = session.execute(
         select(QueuedJob.status, func.count())
         .where(QueuedJob.status.in_(LEASED_VALUES))

@@ -28,10 +28,14 @@ class UploadedFile(BaseModel):
     size: int
 
 
+SUBMISSION_ID = "labcloud: the submission this job came from (null: sent without one)"
+
+
 class QueuedJobState(BaseModel):
     """`GET /_jobs/{job_id}`: the worker side's view of a job, for reconciliation."""
 
     job_id: int
+    submission_id: str | None = Field(description=SUBMISSION_ID)
     status: JobStatus
     attempt: int
     worker_id: str | None
@@ -51,6 +55,7 @@ class QueuedJobSummary(BaseModel):
     """labcloud: one row of `GET /_jobs` (the dead letters, with `status=error`)."""
 
     job_id: int
+    submission_id: str | None = Field(description=SUBMISSION_ID)
     status: JobStatus
     attempt: int
     worker_id: str | None

@@ -42,16 +42,21 @@ def login_method(info: dict[str, Any]) -> str:
     raise AuthError("this server offers no password login (no /token and no Cognito pool)")
 
 
+# wrong password or unknown user (400; DECODE: 404 for the latter), disabled (403),
+# too many failed sign-ins (429: the detail says when to try again)
+REFUSED_LOGIN = (400, 401, 403, 404, 429)
+
+
 def token_login(conn: Connection, username: str, password: str) -> Session:
     """`POST /token` with the OAuth2 password form."""
     response = conn.request(
         "POST",
         "/token",
         auth=False,
-        ok=(400, 401, 404),
+        ok=REFUSED_LOGIN,
         data={"username": username, "password": password},
     )
-    if response.status_code in (400, 401, 404):
+    if response.status_code in REFUSED_LOGIN:
         try:
             detail = response.json().get("detail")
         except (ValueError, AttributeError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import HTTPException, Request, status
 from starlette.concurrency import run_in_threadpool
 
+from shared.auth.accounts import AccountGate
 from shared.auth.api_key import api_key_matches
 from shared.auth.tokens import InvalidToken, Principal, TokenVerifier
 
@@ -24,16 +25,20 @@ def bearer_token(request: Request, *, allow_cookie: bool = False) -> str:
     return token.strip()
 
 
+def _invalid(exc: InvalidToken) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        f"invalid token: {exc}",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 def verify(verifier: TokenVerifier, token: str) -> Principal:
     """The token's principal; 401 for an invalid token."""
     try:
         return verifier.verify(token)
     except InvalidToken as exc:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            f"invalid token: {exc}",
-            headers={"WWW-Authenticate": "Bearer"},
-        ) from None
+        raise _invalid(exc) from None
 
 
 async def verify_async(verifier: TokenVerifier, token: str) -> Principal:
@@ -42,6 +47,16 @@ async def verify_async(verifier: TokenVerifier, token: str) -> Principal:
     if getattr(verifier, "does_io", True):  # a verifier that does not say: assume it may
         return await run_in_threadpool(verify, verifier, token)
     return verify(verifier, token)
+
+
+async def admit(gate: AccountGate, principal: Principal) -> Principal:
+    """The principal, if its account still accepts its token (not closed, disabled or
+    re-created since); else 401. From memory on the event loop when it can."""
+    try:
+        await gate.check_async(principal)
+    except InvalidToken as exc:
+        raise _invalid(exc) from None
+    return principal
 
 
 def require_group(principal: Principal, group: str) -> Principal:

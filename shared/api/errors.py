@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from shared.storage.base import OutsideScope
 from shared.storage.paths import UnsafePath
 
 
@@ -75,7 +76,11 @@ DESCRIPTIONS = {
     404: "Not found, or not yours",
     405: "Not allowed on this object",
     409: "The object's state does not allow this",
+    413: "Over a size limit (the message names the setting)",
     415: "Unsupported content type",
+    429: "Over a limit of things at once (the message names the setting)",
+    503: "Busy: try again shortly (see Retry-After)",
+    507: "Over the storage quota",
 }
 
 
@@ -132,6 +137,10 @@ def register_error_handlers(app: FastAPI) -> None:
         # e.g. a symlink in storage that leads out of the root
         return JSONResponse({"detail": f"invalid path: {exc}"}, status_code=400)
 
+    async def on_outside_scope(_request: Request, exc: Exception) -> JSONResponse:
+        # a key outside the caller's folder, or a link placed by hand that leads out of it
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
     async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         return JSONResponse({"detail": validation_errors(exc.errors())}, status_code=422)
@@ -145,5 +154,6 @@ def register_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(UnsafePath, on_unsafe_path)
+    app.add_exception_handler(OutsideScope, on_outside_scope)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(OSError, on_os_error)

@@ -12,13 +12,19 @@ intact, and a failed or interrupted upload leaves nothing behind.
 
 Other parts are read past and dropped: DECODE's frontend posts the fields of a
 presigned POST (`key`, policy...) along with `file`, to the local `/upload` URL too.
+
+Limits (labcloud): the file may have at most `max_bytes` (MAX_UPLOAD_BYTES), and the
+whole body that plus `FORM_ALLOWANCE` for the other fields and the framing. A body
+announced bigger (Content-Length) is refused before a byte of it is read; otherwise
+the upload stops as soon as the file passes the limit. A `budget` (the caller's
+storage quota) is told of every byte of the file as it arrives, and may refuse it.
 """
 
 from __future__ import annotations
 
 import codecs
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -26,7 +32,9 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from shared.api.body_limit import announced_length
 from shared.api.errors import BadRequest, Conflict, InvalidField
+from shared.api.limits import TooLarge, size_text
 from shared.storage.base import Writer, abort_quietly
 
 FIELD = "file"
@@ -35,6 +43,10 @@ FEED = 1 << 20  # the most fed to the parser at once: bounds memory if a chunk i
 # The most bytes kept of one part header (name + value). python-multipart bounds
 # header lines itself only in recent versions; this holds whatever the version.
 MAX_HEADER = 16 << 10
+# What a body may carry besides the file: the other form fields (DECODE's frontend
+# sends a presigned POST's policy and signature) and the multipart framing.
+FORM_ALLOWANCE = 64 << 10
+UPLOAD_SETTING = "MAX_UPLOAD_BYTES"
 
 K = TypeVar("K")
 
@@ -56,6 +68,31 @@ OPENAPI_BODY: dict[str, Any] = {
 }
 
 
+class UploadBudget(Protocol):
+    """Told of the file's bytes as they arrive; raises (e.g. OverQuota) to refuse them."""
+
+    def take(self, size: int) -> None: ...
+
+
+def file_too_large(max_bytes: int) -> TooLarge:
+    return TooLarge(f"the file is too large: at most {size_text(max_bytes)}", UPLOAD_SETTING)
+
+
+def check_announced_size(request: Request, max_bytes: int) -> None:
+    """TooLarge, before a byte of the body is read, if its Content-Length is too big for
+    a file of `max_bytes` and the form around it."""
+    length = announced_length(request.scope)
+    if length is not None and length > max_bytes + FORM_ALLOWANCE:
+        raise file_too_large(max_bytes)
+
+
+def announced_file_bytes(request: Request) -> int | None:
+    """The fewest bytes the file of this upload can have, from the body's Content-Length
+    less what the form's other fields and framing may take; None without one."""
+    length = announced_length(request.scope)
+    return None if length is None else max(0, length - FORM_ALLOWANCE)
+
+
 def _missing(message: str) -> InvalidField:
     # where FastAPI's own validation put it when the route took an UploadFile
     return InvalidField(("body", FIELD), message)
@@ -64,11 +101,13 @@ def _missing(message: str) -> InvalidField:
 class _FileParts:
     """Callbacks for the parser: find the part `file` and gather its bytes."""
 
-    def __init__(self, charset: str) -> None:
+    def __init__(self, charset: str, max_bytes: int | None = None) -> None:
         self.charset = charset
+        self.max_bytes = max_bytes
         self.filename: str | None = None  # once the headers of `file` are in
         self.pieces: list[bytes | memoryview] = []  # bytes of `file` not yet handed on
         self.pending = 0  # their size
+        self.size = 0  # bytes of `file` received
         self.ended = False  # the closing boundary was seen
         self._in_file = False
         self._header = bytearray()
@@ -134,6 +173,9 @@ class _FileParts:
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file and end > start:
+            self.size += end - start
+            if self.max_bytes is not None and self.size > self.max_bytes:
+                raise file_too_large(self.max_bytes)
             # bytes cannot change: keep a view of the received chunk instead of a copy
             piece = memoryview(data)[start:end] if isinstance(data, bytes) else data[start:end]
             self.pieces.append(piece)
@@ -161,7 +203,11 @@ def _multipart_params(content_type: str | None) -> tuple[bytes, str]:
 
 
 async def receive_file(
-    request: Request, open_writer: Callable[[str], tuple[K, Writer]]
+    request: Request,
+    open_writer: Callable[[str], tuple[K, Writer]],
+    *,
+    max_bytes: int | None = None,
+    budget: UploadBudget | None = None,
 ) -> tuple[K, int]:
     """Stream the part `file` of the request's multipart body into storage.
 
@@ -172,10 +218,13 @@ async def receive_file(
     refused later leaves nothing behind. Returns (that value, bytes stored).
 
     422 for a body that is not multipart or has no `file` part (as FastAPI answered
-    for an `UploadFile`); 400 for a malformed, truncated or interrupted body.
+    for an `UploadFile`); 400 for a malformed, truncated or interrupted body; 413 for
+    a file over `max_bytes` (see the module's docstring); what `budget` raises.
     """
+    if max_bytes is not None:
+        check_announced_size(request, max_bytes)
     boundary, charset = _multipart_params(request.headers.get("content-type"))
-    receiver = _Receiver(open_writer, charset)
+    receiver = _Receiver(open_writer, _FileParts(charset, max_bytes), budget)
     try:
         async with anyio.create_task_group() as background:
             failure = await receiver.run(request, boundary, background)
@@ -192,9 +241,16 @@ class _Receiver(Generic[K]):
     """Parses the body on the event loop and writes the file in a worker thread, one
     piece at a time: while a piece is written, the next one is received."""
 
-    def __init__(self, open_writer: Callable[[str], tuple[K, Writer]], charset: str) -> None:
+    def __init__(
+        self,
+        open_writer: Callable[[str], tuple[K, Writer]],
+        parts: _FileParts,
+        budget: UploadBudget | None = None,
+    ) -> None:
         self._open_writer = open_writer
-        self._parts = _FileParts(charset)
+        self._parts = parts
+        self._budget = budget
+        self._charged = 0  # bytes of the file the budget was told of
         self._opened: tuple[K, Writer] | None = None
         self._size: int | None = None  # once committed
         self._idle = anyio.Event()
@@ -219,11 +275,24 @@ class _Receiver(Generic[K]):
     async def _receive(self, request: Request, boundary: bytes, background: TaskGroup) -> None:
         parts = self._parts
         parser = MultipartParser(boundary, parts.callbacks())
+        most = None if parts.max_bytes is None else parts.max_bytes + FORM_ALLOWANCE
+        received = 0
         async for chunk in request.stream():
+            received += len(chunk)
+            if most is not None and received > most:
+                # a file over the limit is refused by the parser's callback; this is a
+                # body made big by other parts
+                raise TooLarge(
+                    f"the upload's body is too large: at most {size_text(most)}, the file "
+                    f"included",
+                    UPLOAD_SETTING,
+                )
             for start in range(0, len(chunk), FEED):
                 parser.write(chunk[start : start + FEED] if len(chunk) > FEED else chunk)
                 if self._opened is None and parts.filename is not None:
                     await anyio.to_thread.run_sync(self._open, parts.filename)
+                if self._opened is not None:
+                    self._charge()
                 if self._opened is not None and parts.pending >= PIECE:
                     await self._settled()
                     self._idle = anyio.Event()
@@ -236,6 +305,13 @@ class _Receiver(Generic[K]):
         if not parts.ended:
             raise BadRequest("the multipart body is incomplete: the upload was cut short")
         await anyio.to_thread.run_sync(self._finish, self._opened[1], parts.take())
+
+    def _charge(self) -> None:
+        """Tell the budget of the file's bytes received since last time. Only once the
+        writer is open: `open_writer` may tell the budget what the upload replaces."""
+        if self._budget is not None and self._parts.size > self._charged:
+            self._budget.take(self._parts.size - self._charged)
+            self._charged = self._parts.size
 
     # These two run in a worker thread and keep their result themselves: were the
     # request cancelled meanwhile, the result would not reach the event loop, and a

@@ -31,10 +31,21 @@ class LocalTokens:
         self.audience = audience
         self.lifetime_s = lifetime_s
 
-    def issue(self, username: str, email: str | None, groups: Iterable[str]) -> str:
-        now = int(time.time())
+    def issue(
+        self,
+        username: str,
+        email: str | None,
+        groups: Iterable[str],
+        *,
+        subject: str | None = None,
+        not_before: int = 0,
+    ) -> str:
+        """A token for the account; `subject` (its `sub`) names this account of the name
+        (default: the name), and `iat` is no earlier than `not_before` (the account's
+        `tokens_valid_after`, which may lie up to a second ahead)."""
+        now = max(int(time.time()), not_before)
         claims = {
-            "sub": username,
+            "sub": subject or username,
             "username": username,
             "email": email,
             "groups": list(groups),

@@ -8,6 +8,7 @@ ignores.
 from __future__ import annotations
 
 import enum
+import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -97,3 +98,8 @@ class SubmittedJob(BaseModel):
     group: str | None = Field(default=None, max_length=128)
     priority: int = Field(default=5, ge=0, le=INT32_MAX)
     paths_upload: PathsUpload
+    # labcloud: the identity of this submission (see shared.jobs.identity); a message
+    # without one (an older user API) is matched on the job id alone.
+    submission_id: uuid.UUID | None = Field(
+        default=None, description="labcloud: a UUID per submission, never reused"
+    )

@@ -1,8 +1,10 @@
 """The storage interface: where users' files live (local disk now, S3 later).
 
 Keys are clean relative POSIX paths (see `paths.clean_relpath`) below the
-storage root; the caller scopes them to a user. Directories are real on local
-disk and zero-byte `key/` markers on S3.
+storage root. A caller confines itself to one folder (a user's `<user_id>`, a job's
+upload folder) with `scoped`: the view refuses every key outside it, links
+followed (`OutsideScope`). Directories are real on local disk and zero-byte
+`key/` markers on S3.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, TypeAlias
+
+from shared.storage.paths import UnsafePath
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,16 @@ class Writer(Protocol):
 
 
 class Storage(Protocol):
-    """A tree of files addressed by key."""
+    """A tree of files addressed by key, seen from its `scope`."""
+
+    @property
+    def scope(self) -> str:
+        """The folder every key must lie within ("" for the whole storage)."""
+
+    def scoped(self, folder: str) -> Storage:
+        """The same files, confined to `folder` (within this scope): every operation on
+        a key outside it, or that leads out of it through a link, raises OutsideScope.
+        Listings leave out what lies behind such a link and never descend into links."""
 
     def stat(self, key: str) -> Entry | None:
         """The entry at `key`, or None if nothing is there."""
@@ -80,7 +93,12 @@ class Storage(Protocol):
 
 
 class StorageError(RuntimeError):
-    """A storage operation could not be done (e.g. a symlink leading out)."""
+    """A storage operation could not be done (e.g. deleting the storage root)."""
+
+
+class OutsideScope(UnsafePath):
+    """A key lies outside the caller's folder, or leads out of it (or round a loop)
+    through a link: the caller may not go there (the APIs answer 403)."""
 
 
 def write_all(writer: Writer, source: BinaryIO) -> int:
@@ -120,14 +138,15 @@ def file_in_the_way(storage: Storage, folder: str) -> str | None:
     """The key of a file at `folder` or at one of its ancestors, which keeps anything
     from being stored below `folder`; None if there is none.
 
-    Walks up from `folder` to the nearest entry that exists: one `stat` when the
-    folder does (on S3, a file and a directory may share a name; the file wins).
+    Walks up from `folder` to the nearest entry that exists, never above the storage's
+    scope: one `stat` when the folder does (on S3, a file and a directory may share a
+    name; the file wins).
     """
     key = folder
     while True:
         entry = storage.stat(key)
         if entry is not None:
             return None if entry.is_dir else key
-        if not key:
+        if key == storage.scope:
             return None
         key = key.rpartition("/")[0]

@@ -15,8 +15,10 @@ def presigned_get(storage: Storage, key: str) -> str | None:
     return presign(key) if presign else None
 
 
-def presigned_post(storage: Storage, folder_key: str) -> dict[str, Any] | None:
-    """`{"url", "fields"}` of a form POST that uploads any file name into the folder,
-    or None."""
+def presigned_post(
+    storage: Storage, folder_key: str, max_bytes: int | None = None
+) -> dict[str, Any] | None:
+    """`{"url", "fields"}` of a form POST that uploads any file name into the folder, of
+    at most `max_bytes` (the storage refuses a bigger one), or None."""
     presign = getattr(storage, "presigned_post", None)
-    return presign(folder_key) if presign else None
+    return presign(folder_key, max_bytes) if presign else None

@@ -13,11 +13,15 @@ until every copy has succeeded.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any, BinaryIO
+from urllib.parse import urlencode
+from xml.sax.saxutils import escape
 
-from shared.storage.base import Buffer, Entry, StorageError, abort_quietly, write_all
+from shared.storage.base import Entry, OutsideScope, StorageError, write_all
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
+from shared.storage.s3_writer import S3Writer
 
 try:
     import boto3  # type: ignore[import-untyped]
@@ -29,14 +33,8 @@ except ImportError as exc:  # pragma: no cover - boto3 is a dependency of labclo
 URI_SCHEME = "s3://"
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects call accepts
 _PAGE_SIZE = 1000  # the most keys one ListObjectsV2 call returns
-_PART_SIZE = 8 << 20  # as boto3's managed transfer: 10,000 parts hold 80 GB
-_PARTS_PER_STEP = 1000  # then parts grow, so that a bigger file still fits
 _Batch = list[dict[str, str]]  # an alias: inside S3Storage, `list` is the method
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
-# Stated on every call of a multipart upload: with boto3 >= 1.36 the create call
-# would otherwise pick CRC32 by itself, and S3 then refuses a completion whose parts
-# lack their checksums. Named, the parts carry theirs (as s3transfer does).
-_CHECKSUM = "CRC32"
 
 
 class S3Storage:
@@ -51,19 +49,36 @@ class S3Storage:
         region: str | None = None,
         endpoint_url: str | None = None,
         presign_expiry_s: int = 600,
+        tags: dict[str, str] | None = None,
     ) -> None:
         if not bucket:
             raise ValueError("S3Storage needs a bucket name")
+        # Object tags on everything written here (uploads and presigned POSTs).
+        self._tagging = urlencode(tags) if tags else None
+        self._tag_xml = _tag_xml(tags) if tags else None
         self.bucket = bucket
         self.prefix = clean_relpath(prefix)
         self.presign_expiry_s = presign_expiry_s
         self._client = client if client is not None else _make_client(region, endpoint_url)
+        self._scope = ""
 
-    # -- key mapping ---------------------------------------------------------
+    # -- scope and key mapping -----------------------------------------------
+
+    @property
+    def scope(self) -> str:
+        return self._scope
+
+    def scoped(self, folder: str) -> S3Storage:
+        """A view confined to `folder` (S3 has no links: the key names it all)."""
+        view = copy.copy(self)
+        view._scope = self._check(folder)
+        return view
 
     def _check(self, key: str) -> str:
         if clean_relpath(key) != key:
             raise UnsafePath(f"not a clean key: {key!r}")
+        if not is_within(key, self._scope):
+            raise OutsideScope(f"'{key}' lies outside '{self._scope}'")
         return key
 
     def _obj(self, key: str) -> str:
@@ -171,7 +186,7 @@ class S3Storage:
         entry = self.stat(key)
         if entry is not None and entry.is_dir:
             raise IsADirectoryError(key)
-        return S3Writer(self._client, self.bucket, obj)
+        return S3Writer(self._client, self.bucket, obj, tagging=self._tagging)
 
     def mkdir(self, key: str) -> None:
         self._check(key)
@@ -182,12 +197,14 @@ class S3Storage:
         for level in levels:
             if self._is_file(level):
                 raise FileExistsError(key) if level == key else NotADirectoryError(key)
-        for level in levels:  # markers for the parents too, as DECODE does
-            self._client.put_object(Bucket=self.bucket, Key=self._obj(level) + "/", Body=b"")
+        for level in levels:  # markers for the parents too (within the scope), as DECODE does
+            if is_within(level, self._scope):
+                self._client.put_object(Bucket=self.bucket, Key=self._obj(level) + "/", Body=b"")
 
     def _is_file(self, key: str) -> bool:
+        """Whether an object is at `key` (a clean key, maybe a parent of the scope)."""
         try:
-            self._client.head_object(Bucket=self.bucket, Key=self._obj(key))
+            self._client.head_object(Bucket=self.bucket, Key=join(self.prefix, key))
             return True
         except ClientError as exc:
             if _is_not_found(exc):
@@ -267,8 +284,10 @@ class S3Storage:
         deleted would vanish with it.
         """
         parent = key.rpartition("/")[0]
-        if parent:
-            self._client.put_object(Bucket=self.bucket, Key=self._obj(parent) + "/", Body=b"")
+        if parent:  # may be the scope's parent: a marker of what exists anyway
+            self._client.put_object(
+                Bucket=self.bucket, Key=join(self.prefix, parent) + "/", Body=b""
+            )
 
     def uri(self, key: str) -> str:
         return f"{URI_SCHEME}{self.bucket}/{self._obj(key)}"
@@ -277,7 +296,7 @@ class S3Storage:
         base = f"{URI_SCHEME}{self.bucket}/" + (self.prefix + "/" if self.prefix else "")
         if not uri.startswith(base):
             raise ValueError(f"not a URI of {base!r}: {uri!r}")
-        return clean_relpath(uri[len(base) :])
+        return self._check(clean_relpath(uri[len(base) :]))
 
     # -- direct transfers (S3 only, not part of Storage) --------------------
 
@@ -291,117 +310,46 @@ class S3Storage:
             )
         )
 
-    def presigned_post(self, folder_key: str) -> dict[str, Any]:
+    def presigned_post(self, folder_key: str, max_bytes: int | None = None) -> dict[str, Any]:
         """`{"url", "fields"}` of a browser-style POST upload into the folder `folder_key`.
 
         The key field is `<prefix>/<folder>/${filename}`: S3 substitutes the name
         of the uploaded file. The signed policy holds the condition
         `["starts-with", "$key", "<prefix>/<folder>/"]` (botocore adds it for a
-        key ending in `${filename}`), so S3 refuses keys outside the folder.
+        key ending in `${filename}`), so S3 refuses keys outside the folder; and,
+        with `max_bytes`, `["content-length-range", 0, max_bytes]`, so S3 refuses a
+        bigger file.
         """
         key_prefix = self._dir_prefix(folder_key)
+        conditions: list[Any] = []
+        if max_bytes is not None:
+            conditions.append(["content-length-range", 0, max_bytes])
+        fields: dict[str, str] | None = None
+        if self._tag_xml:  # job results carry their tag, for the output lifecycle rule
+            fields = {"tagging": self._tag_xml}
+            conditions.append({"tagging": self._tag_xml})
         post = self._client.generate_presigned_post(
             Bucket=self.bucket,
             Key=key_prefix + "${filename}",
+            Fields=fields,
+            Conditions=conditions or None,
             ExpiresIn=self.presign_expiry_s,
         )
         return {"url": post["url"], "fields": dict(post["fields"])}
-
-
-class S3Writer:
-    """An upload into one object: a single PUT when small, else a multipart upload.
-
-    Bytes are gathered into parts of `_PART_SIZE` (S3 wants at least 5 MiB but for
-    the last), so memory stays at about one part whatever the file's size. Parts
-    grow by `_PART_SIZE` every `_PARTS_PER_STEP` parts, since S3 allows only
-    10,000 parts. The object appears only when the upload is completed; an
-    aborted or failed one is removed from the bucket's pending uploads.
-    """
-
-    def __init__(self, client: Any, bucket: str, obj: str) -> None:
-        self._client, self._bucket, self._obj = client, bucket, obj
-        self._buffer = bytearray()
-        self._upload_id: str | None = None
-        self._parts: list[dict[str, Any]] = []
-        self._size = 0
-        self._over = False
-
-    def _part_size(self) -> int:
-        return _PART_SIZE * (1 + len(self._parts) // _PARTS_PER_STEP)
-
-    def write(self, *pieces: Buffer) -> None:
-        if self._over:
-            raise ValueError("the write is over")
-        for piece in pieces:
-            self._buffer += piece
-            self._size += memoryview(piece).nbytes
-        while len(self._buffer) >= (size := self._part_size()):
-            self._upload_part(bytes(memoryview(self._buffer)[:size]))
-            del self._buffer[:size]
-
-    def _upload_part(self, body: bytes) -> None:
-        if self._upload_id is None:
-            reply = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=self._obj, ChecksumAlgorithm=_CHECKSUM
-            )
-            self._upload_id = reply["UploadId"]
-        number = len(self._parts) + 1
-        reply = self._client.upload_part(
-            Bucket=self._bucket,
-            Key=self._obj,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=body,
-            ChecksumAlgorithm=_CHECKSUM,
-        )
-        part: dict[str, Any] = {"PartNumber": number, "ETag": reply["ETag"]}
-        if checksum := reply.get("ChecksumCRC32"):
-            part["ChecksumCRC32"] = checksum
-        self._parts.append(part)
-
-    def commit(self) -> int:
-        if self._over:
-            raise ValueError("the write is over")
-        try:
-            if self._upload_id is None:
-                self._client.put_object(
-                    Bucket=self._bucket, Key=self._obj, Body=bytes(self._buffer)
-                )
-            else:
-                if self._buffer:  # the last part may be small (or absent)
-                    self._upload_part(bytes(self._buffer))
-                self._client.complete_multipart_upload(
-                    Bucket=self._bucket,
-                    Key=self._obj,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts},
-                )
-                self._upload_id = None
-        except BaseException:
-            abort_quietly(self)  # an error of the abort must not hide this one
-            raise
-        self.abort()  # nothing left to abort: marks the write over, frees the buffer
-        return self._size
-
-    def __repr__(self) -> str:
-        # names the pending upload, for whoever cleans up after a failed abort
-        upload = f", upload {self._upload_id}" if self._upload_id is not None else ""
-        return f"S3Writer(s3://{self._bucket}/{self._obj}{upload})"
-
-    def abort(self) -> None:
-        self._over = True
-        self._buffer = bytearray()
-        if self._upload_id is not None:
-            self._client.abort_multipart_upload(
-                Bucket=self._bucket, Key=self._obj, UploadId=self._upload_id
-            )
-            self._upload_id = None  # only once gone: a failed abort can be tried again
 
 
 def _make_client(region: str | None, endpoint_url: str | None) -> Any:
     # SigV4 is the only signature every region accepts, presigned URLs included
     config = Config(signature_version="s3v4", retries={"mode": "standard"})
     return boto3.client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def _tag_xml(tags: dict[str, str]) -> str:
+    """The `tagging` field of a browser-style POST upload."""
+    body = "".join(
+        f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>" for k, v in tags.items()
+    )
+    return f"<Tagging><TagSet>{body}</TagSet></Tagging>"
 
 
 def _is_not_found(exc: ClientError) -> bool:

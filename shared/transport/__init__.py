@@ -11,6 +11,7 @@ from typing import Any
 from shared.transport.base import (
     JobTransport,
     MessageHandler,
+    MessageRefused,
     TransportError,
     TransportMessage,
 )
@@ -18,6 +19,7 @@ from shared.transport.base import (
 __all__ = [
     "JobTransport",
     "MessageHandler",
+    "MessageRefused",
     "TransportError",
     "TransportMessage",
     "make_transport",

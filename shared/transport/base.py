@@ -27,6 +27,11 @@ class TransportError(RuntimeError):
     """The message was not accepted; send it again later."""
 
 
+class MessageRefused(Exception):
+    """Raised by a consumer that refuses a message for good (it would be refused the same
+    way on every delivery): a broker dead-letters it at once instead of retrying it."""
+
+
 class JobTransport(Protocol):
     def send(self, message: TransportMessage) -> None:
         """Deliver `message`; return when accepted, raise TransportError when not."""

@@ -19,7 +19,9 @@ class HttpTransport:
             if message.kind == "submit":
                 response = self._client.post("/_jobs", json=message.payload)
             else:
-                response = self._client.post(f"/_jobs/{message.job_id}/cancel")
+                submission = message.payload.get("submission_id")
+                params = {"submission_id": submission} if submission else None
+                response = self._client.post(f"/_jobs/{message.job_id}/cancel", params=params)
         except httpx.HTTPError as exc:
             raise TransportError(f"worker API unreachable: {exc}") from exc
         if response.status_code >= 300:

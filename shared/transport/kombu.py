@@ -37,7 +37,8 @@ What each broker gives, and what this module adds:
 Failures. A handler that raises gets the message again later, up to `max_receives`
 receives in all; then the message goes to the dead-letter queue (a plain queue on the
 same broker, read it with another `KombuConsumer`). A body that is not a
-`TransportMessage` goes there at once. RabbitMQ's classic queues and Redis keep no
+`TransportMessage`, and a message the handler refuses for good (`MessageRefused`), go
+there at once. RabbitMQ's classic queues and Redis keep no
 receive count, and requeueing puts a failing message back at the head, where it would
 come straight back and hold up the queue; so on those brokers a retry republishes the
 message at the tail with its receive count in a header, then acks the original (a
@@ -63,7 +64,7 @@ try:
 except ImportError as exc:  # pragma: no cover - kombu is a dependency of labcloud
     raise ImportError("the kombu job transport needs kombu: pip install 'kombu>=5.3'") from exc
 
-from shared.transport.base import MessageHandler, TransportError, TransportMessage
+from shared.transport.base import MessageHandler, MessageRefused, TransportError, TransportMessage
 
 log = logging.getLogger(__name__)
 
@@ -359,6 +360,9 @@ class KombuConsumer:
         try:
             with self._keep_invisible(message):
                 self._handler(decoded)
+        except MessageRefused as exc:
+            self._dead_letter(message, f"refused: {exc}", receives, decoded.job_id)
+            return True
         except Exception as exc:
             if receives >= self._max_receives:
                 reason = f"handler failed {receives} times, last: {exc!r}"
@@ -471,3 +475,23 @@ class KombuConsumer:
                 channel.visibility_timeout
             )
         return None, 0.0  # RabbitMQ: an unacked message stays with its consumer
+
+
+def probe_broker(
+    url: str,
+    queue: str = DEFAULT_QUEUE,
+    *,
+    transport_options: dict[str, Any] | None = None,
+    timeout_s: float = 3.0,
+) -> int:
+    """Reach the broker and declare `queue` as the transport does; return its depth.
+
+    For readiness checks: raises when the broker cannot be reached or refuses the queue
+    (on SQS, a queue that does not exist or that the role may not read).
+    """
+    broker = _Broker(url, transport_options, timeout_s)
+    try:
+        _name, depth, _consumers = broker.queue(queue).queue_declare()
+        return int(depth or 0)
+    finally:
+        broker.reset()

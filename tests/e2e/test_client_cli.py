@@ -166,7 +166,7 @@ def test_bad_input_has_its_exit_code(sqlite_platform: Platform, tmp_path: Path) 
     assert wrong.returncode == 3 and "incorrect username or password" in wrong.stderr
     assert not cli.credentials.exists()
     nobody = cli("login", "-u", "nobody@example.org", LABCLOUD_PASSWORD=PASSWORD)
-    assert nobody.returncode == 3 and "user not found" in nobody.stderr
+    assert nobody.returncode == 3 and "incorrect username or password" in nobody.stderr
     anonymous = cli("files", "ls")
     assert anonymous.returncode == 3 and "not logged in" in anonymous.stderr
 

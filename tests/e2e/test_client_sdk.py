@@ -142,7 +142,7 @@ def test_bad_input_says_what_the_server_said(sqlite_platform: Platform, tmp_path
     lc = sdk(p, tmp_path)
     with pytest.raises(AuthError, match="incorrect username or password"):
         lc.login(USER, "wrong-password-1")
-    with pytest.raises(AuthError, match="user not found"):
+    with pytest.raises(AuthError, match="incorrect username or password"):  # as a wrong one
         lc.login("nobody@example.org", PASSWORD)
     with pytest.raises(AuthError, match="not logged in"):
         lc.files.list()

@@ -200,7 +200,7 @@ CASES = [
     Case("job input over 255 bytes", "user", "user", "POST", "/jobs", 400,
          json=job(attributes={"files_down": {"data_ids": [LONG_NAME]}})),
     Case("worker: input URI over 255 bytes", "worker", "worker", "GET",
-         f"/files/local:%2F%2Falice@example.org%2Fdata%2F{LONG_NAME}/url", 403),
+         f"/files/local:%2F%2Falice@example.org%2Fdata%2F{LONG_NAME}/url", 404),
     Case("worker: upload folder over 255 bytes", "worker", "worker", "POST",
          "/jobs/1/files/url", 400, {"type": "output", "base_path": LONG_NAME}),
     # the web page's files

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 
 PG_ADMIN_URL = os.environ.get(
     "LABCLOUD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -40,3 +42,22 @@ def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
             yield url
     else:
         raise ValueError(kind)
+
+
+def schema_differences(url: str, metadata: sa.MetaData, version_table: str) -> list[object]:
+    """What tells the schema of the database at `url` from the models' `metadata`
+    (types and server defaults included); [] when the migrations built exactly them."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "compare_server_default": True,
+                    "version_table": version_table,
+                },
+            )
+            return list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()

@@ -21,8 +21,8 @@ class _QuietServer(uvicorn.Server):
 
 @contextlib.contextmanager
 def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1:`port` (default: a free one) until the block ends; yields
-    the base URL."""
+    """Serve `app` on 127.0.0.1:<port, or a free one> until the block ends; yields the
+    base URL."""
     port = port or free_port()
     server = _QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

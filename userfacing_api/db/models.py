@@ -20,6 +20,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import utcnow
+from shared.jobs.identity import SUBMISSION_ID_LENGTH, new_submission_id
+
+# Ids seen outside their row (on the wire, in URLs, in other tables) are never given
+# again: on SQLite that takes AUTOINCREMENT (PostgreSQL's sequences never go back).
+NEVER_REUSED = {"sqlite_autoincrement": True}
 
 
 class Base(DeclarativeBase):
@@ -27,15 +32,38 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
-    """A local account (AUTH=1). With Cognito, accounts live in Cognito."""
+    """An account labcloud knows: a local one (AUTH=1, with its password hash), or one of
+    the Cognito pool's, recorded when it registers or first calls. A closed account stays
+    as a row without a password, so that its tokens stay refused; registering the name
+    again starts a new account on the row (a new `subject`). See shared.auth.accounts."""
 
     __tablename__ = "users"
 
     username: Mapped[str] = mapped_column(String(128), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320))
-    password_hash: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # The `sub` this account's tokens carry (null: not known yet, a Cognito account).
+    subject: Mapped[str | None] = mapped_column(String(255))
+    standing: Mapped[str] = mapped_column(
+        String(16), default="active", server_default="active"
+    )  # active | disabled | closed
+    tokens_valid_after: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # When the worker API is next to be told of a change (null: it knows the latest).
+    sync_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+
+
+class SignInFailures(Base):
+    """Recent failed sign-ins of one account or one client address (a hash of either),
+    as a sliding window of their times (seconds since the epoch)."""
+
+    __tablename__ = "signin_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[list[float]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
 class UserPreference(Base):
@@ -52,6 +80,7 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "job_name", name="uq_jobs_user_job_name"),
         Index("ix_jobs_user_created", "user_id", "date_created", "id"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -72,6 +101,11 @@ class Job(Base):
     # When the reconciler last asked the worker API about this job (it looks only at
     # jobs whose status has not moved for a while).
     checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The identity of this submission at the worker API (shared.jobs.identity); NULL for
+    # jobs submitted before labcloud had them.
+    submission_id: Mapped[str | None] = mapped_column(
+        String(SUBMISSION_ID_LENGTH), default=new_submission_id
+    )
 
 
 class OutboxMessage(Base):
@@ -79,7 +113,10 @@ class OutboxMessage(Base):
     same transaction as the change that causes it and relayed until acknowledged."""
 
     __tablename__ = "job_outbox"
-    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "delivered_at", "next_attempt_at", "id"),
+        NEVER_REUSED,
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(Integer, index=True)
@@ -96,6 +133,7 @@ class StatusEvent(Base):
     """Every status report received for a job, applied or not (an audit trail)."""
 
     __tablename__ = "job_status_events"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(Integer, index=True)
@@ -125,6 +163,7 @@ class Notification(Base):
     """The one email due for a job's first terminal status; unique per job."""
 
     __tablename__ = "notifications"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(Integer, unique=True)
@@ -139,14 +178,28 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class StorageQuota(Base):
+    """labcloud: an administrator's storage quota for one user or one group, in place of
+    STORAGE_QUOTA_BYTES (see `userfacing_api.services.quotas`)."""
+
+    __tablename__ = "storage_quotas"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # "user" | "group"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    quota_bytes: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 __all__ = [
     "Base",
     "User",
+    "SignInFailures",
     "UserPreference",
     "Job",
     "OutboxMessage",
     "StatusEvent",
     "JobLog",
     "Notification",
+    "StorageQuota",
     "utcnow",
 ]

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import sessionmaker
 
 from shared.log_context import job_fields
 from shared.transport.base import JobTransport, TransportError, TransportMessage
-from userfacing_api.db.models import OutboxMessage, utcnow
+from userfacing_api.db.models import Job, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -79,6 +79,12 @@ def relay_once(sessions: sessionmaker, transport: JobTransport) -> bool:
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(delivered), OutboxMessage.delivered_at.is_(None))
                 .values(delivered_at=utcnow(), attempts=OutboxMessage.attempts + 1)
+            )
+            # A deleted job's cancel waited only to be delivered: nothing of the job is kept.
+            session.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.id.in_(delivered), ~exists().where(Job.id == OutboxMessage.job_id)
+                )
             )
             session.commit()
     return bool(delivered)

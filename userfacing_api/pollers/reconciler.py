@@ -5,7 +5,8 @@ Status normally arrives by the worker API's relay. If that path lost something
 here forever. This round asks the worker API, which answers from its database,
 about each live job that has not moved for `stale_after` seconds, and applies
 what it says through the state machine. A job the worker API does not know is
-sent again (ingestion is idempotent).
+sent again (ingestion is idempotent). A job the worker API knows from another
+submission (an id collision, after a database reset) ends in `error` saying so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from shared.api.errors import NotFound
 from shared.auth.api_key import HEADER
+from shared.jobs.identity import collision_reason, same_submission
 from shared.jobs.states import TERMINAL, JobStatus
 from shared.log_context import job_fields
 from userfacing_api.db.models import Job, OutboxMessage, utcnow
@@ -99,15 +101,28 @@ def _send_again(session, job_id: int) -> bool:  # type: ignore[no-untyped-def]
 
 
 def _adopt(session, job_id: int, remote: dict) -> bool:  # type: ignore[no-untyped-def]
-    """Apply the worker API's status if it differs from ours."""
-    local = session.scalar(select(Job.status).where(Job.id == job_id))
-    status = JobStatus(remote["status"])
-    if local is None or status.value == local:
+    """Apply the worker API's status if it differs from ours (and is about this job)."""
+    row = session.execute(select(Job.status, Job.submission_id).where(Job.id == job_id)).first()
+    if row is None:
         return False
-    details = remote.get("terminal_reason") or f"status {status.value} at the worker API"
+    local, submission_id = row
+    remote_submission = remote.get("submission_id")
+    status = JobStatus(remote["status"])
+    if not same_submission(submission_id, remote_submission):
+        # The worker API's job of this id is an earlier one: this job was refused there.
+        status = JobStatus.error
+        details = collision_reason(job_id, remote_submission, submission_id)
+    else:
+        details = remote.get("terminal_reason") or f"status {status.value} at the worker API"
+    if status.value == local:
+        return False
     try:
         outcome = apply_status_update(
-            session, job_id, status, f"reconciled with the worker API: {details}"
+            session,
+            job_id,
+            status,
+            f"reconciled with the worker API: {details}",
+            submission_id=submission_id,
         )
     except NotFound:
         return False

@@ -11,12 +11,22 @@ from fastapi.params import Query
 from fastapi.responses import StreamingResponse
 
 from shared.api.errors import NotFound, error_responses
-from shared.api.uploads import OPENAPI_BODY, receive_file
+from shared.api.uploads import (
+    OPENAPI_BODY,
+    announced_file_bytes,
+    check_announced_size,
+    receive_file,
+)
 from shared.storage.presign import presigned_get, presigned_post
-from userfacing_api.dependencies import UserFilesDep
+from userfacing_api.dependencies import ContextDep, UserFilesDep, UserStorageDep
 from userfacing_api.schemas import FileHTTPRequest, FileInfo, FileRename, UploadFileType
 
-router = APIRouter(tags=["Files"], responses=error_responses(400, 401, 403, 404))
+router = APIRouter(
+    tags=["Files"],
+    responses=error_responses(
+        400, 401, 404, notes={403: "outside your folder (a link placed there)"}
+    ),
+)
 
 _PATH_RULES = "names of at most 255 bytes (UTF-8), at most 4096 bytes in all, no control characters"
 FilePath = Annotated[
@@ -98,20 +108,42 @@ def list_files(
 
 
 async def _upload(
-    f_type: UploadFileType, base_path: FolderPath, request: Request, files: UserFilesDep
+    f_type: UploadFileType,
+    base_path: FolderPath,
+    request: Request,
+    files: UserFilesDep,
+    storage: UserStorageDep,
+    ctx: ContextDep,
 ) -> FileInfo:
-    files.upload_target(f_type.value, base_path)  # a bad path is refused before the body is read
-    rel, _size = await receive_file(
-        request, lambda filename: files.start_upload(f_type.value, base_path, filename)
-    )
+    # Refused before the body is read: a bad path, a file too big (413) or that cannot
+    # fit (507); then the file's bytes count toward the quota as they arrive.
+    files.upload_target(f_type.value, base_path)
+    check_announced_size(request, ctx.settings.max_upload_bytes)
+    announced = announced_file_bytes(request)
+    with await anyio.to_thread.run_sync(storage.start_upload, announced) as upload:
+        rel, size = await receive_file(
+            request,
+            lambda filename: upload.open(files, f_type.value, base_path, filename),
+            max_bytes=ctx.settings.max_upload_bytes,
+            budget=upload,
+        )
+        upload.committed(size)
     return await anyio.to_thread.run_sync(files.uploaded, rel)
 
 
 def _upload_request(
-    f_type: UploadFileType, base_path: FolderPath, request: Request, files: UserFilesDep
+    f_type: UploadFileType,
+    base_path: FolderPath,
+    request: Request,
+    files: UserFilesDep,
+    storage: UserStorageDep,
+    ctx: ContextDep,
 ) -> FileHTTPRequest:
-    target = files.upload_target(f_type.value, base_path)  # validates the path
-    if post := presigned_post(files.storage, files.key(target)):
+    target = files.upload_folder(f_type.value, base_path)  # validates the path
+    storage.check_room()
+    # S3 checks the size itself: at most a file's limit, and what is left of the quota
+    max_bytes = min(ctx.settings.max_upload_bytes, storage.quota.bytes - storage.used())
+    if post := presigned_post(files.storage, files.key(target), max_bytes):
         # S3: a form POST straight to the bucket, any file name into the folder
         return FileHTTPRequest(method="POST", url=post["url"], data=post["fields"])
     return FileHTTPRequest(
@@ -123,15 +155,23 @@ def _upload_request(
     "/files/{f_type}/{base_path:path}/upload",
     status_code=status.HTTP_201_CREATED,
     response_model=FileInfo,
-    responses=error_responses(409),
+    responses=error_responses(
+        409, notes={413: "the file is over MAX_UPLOAD_BYTES", 507: "over the storage quota"}
+    ),
     openapi_extra=OPENAPI_BODY,
 )
 async def upload(
-    f_type: UploadFileType, base_path: FolderPath, request: Request, files: UserFilesDep
+    f_type: UploadFileType,
+    base_path: FolderPath,
+    request: Request,
+    files: UserFilesDep,
+    storage: UserStorageDep,
+    ctx: ContextDep,
 ) -> FileInfo:
     """Upload one file (multipart field `file`; other fields are ignored) into
-    `<f_type>/<base_path>/`. It is streamed into storage and appears only once complete."""
-    return await _upload(f_type, base_path, request, files)
+    `<f_type>/<base_path>/`. It is streamed into storage and appears only once complete.
+    413 over MAX_UPLOAD_BYTES, 507 over the storage quota: nothing is stored then."""
+    return await _upload(f_type, base_path, request, files, storage, ctx)
 
 
 @router.post(
@@ -140,20 +180,34 @@ async def upload(
     response_model=FileInfo,
     include_in_schema=False,
 )
-async def upload_top(f_type: UploadFileType, request: Request, files: UserFilesDep) -> FileInfo:
-    return await _upload(f_type, "", request, files)
+async def upload_top(
+    f_type: UploadFileType,
+    request: Request,
+    files: UserFilesDep,
+    storage: UserStorageDep,
+    ctx: ContextDep,
+) -> FileInfo:
+    return await _upload(f_type, "", request, files, storage, ctx)
 
 
 @router.post(
     "/files/{f_type}/{base_path:path}/url",
     status_code=status.HTTP_201_CREATED,
     response_model=FileHTTPRequest,
+    responses=error_responses(notes={507: "over the storage quota"}),
 )
 def upload_request(
-    f_type: UploadFileType, base_path: FolderPath, request: Request, files: UserFilesDep
+    f_type: UploadFileType,
+    base_path: FolderPath,
+    request: Request,
+    files: UserFilesDep,
+    storage: UserStorageDep,
+    ctx: ContextDep,
 ) -> FileHTTPRequest:
-    """How to upload into the folder yourself (local storage: `/upload` with your auth)."""
-    return _upload_request(f_type, base_path, request, files)
+    """How to upload into the folder yourself (local storage: `/upload` with your auth;
+    S3: a presigned POST that takes at most MAX_UPLOAD_BYTES and what is left of your
+    quota). 507 when you are over your storage quota."""
+    return _upload_request(f_type, base_path, request, files, storage, ctx)
 
 
 @router.post(
@@ -163,9 +217,13 @@ def upload_request(
     include_in_schema=False,
 )
 def upload_request_top(
-    f_type: UploadFileType, request: Request, files: UserFilesDep
+    f_type: UploadFileType,
+    request: Request,
+    files: UserFilesDep,
+    storage: UserStorageDep,
+    ctx: ContextDep,
 ) -> FileHTTPRequest:
-    return _upload_request(f_type, "", request, files)
+    return _upload_request(f_type, "", request, files, storage, ctx)
 
 
 @router.post(
@@ -191,8 +249,14 @@ def rename(file_path: FilePath, body: FileRename, files: UserFilesDep) -> FileIn
     return files.rename(file_path, body.path)
 
 
-@router.delete("/files/{file_path:path}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(file_path: FilePath, files: UserFilesDep) -> Response:
-    """Delete recursively; the root or a predefined folder is emptied and kept."""
+@router.delete(
+    "/files/{file_path:path}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(notes={405: "the root or a predefined folder"}),
+)
+def delete(file_path: FilePath, files: UserFilesDep, ctx: ContextDep) -> Response:
+    """Delete a file, or a folder with all it holds (a link: the link itself).
+    labcloud: the root and the predefined folders cannot be deleted (405)."""
     files.delete(file_path)
+    ctx.usage.forget(files.root)  # measured again at the next upload
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -27,7 +27,8 @@ router = APIRouter(
     "/_job_status", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404)
 )
 def update_job_status(update: JobStatusUpdate, session: SessionDep, ctx: ContextDep) -> Response:
-    """Apply a status report. 404 for an unknown job (the worker side cancels it).
+    """Apply a status report. 404 for an unknown job (the worker side cancels it), and for
+    a report about another submission of the job's id (`submission_id`, labcloud).
     A report the state machine refuses is recorded, not applied, and flagged in the
     `X-Labcloud-Applied` header."""
     outcome = apply_status_update(
@@ -36,6 +37,7 @@ def update_job_status(update: JobStatusUpdate, session: SessionDep, ctx: Context
         update.status,
         update.runtime_details,
         operator_requeue=update.operator_requeue,
+        submission_id=update.submission_id,
     )
     if outcome.applied and outcome.status.is_terminal:
         ctx.notify_wakeup.notify()
@@ -64,8 +66,9 @@ def update_job_statuses(
 @router.put("/_job_log", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
 def update_job_log(update: JobLogUpdate, session: SessionDep) -> Response:
     """labcloud: the latest tail of an attempt's output (live logs). 404 for an unknown
-    job. A tail no newer than the one kept (a duplicate, a late delivery, an earlier
-    attempt) changes nothing and is flagged in the `X-Labcloud-Applied` header."""
+    job, or another submission of its id. A tail no newer than the one kept (a duplicate,
+    a late delivery, an earlier attempt) changes nothing and is flagged in the
+    `X-Labcloud-Applied` header."""
     applied = apply_log_update(session, update)
     headers = {"X-Labcloud-Applied": "true" if applied else "false"}
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)

@@ -14,9 +14,11 @@ from userfacing_api.dependencies import (
     CurrentUser,
     SessionDep,
     UserFilesDep,
+    UserStorageDep,
 )
 from userfacing_api.schemas import JobCreate, JobPublic
 from userfacing_api.services import jobs
+from userfacing_api.services.job_limits import JobLimits
 
 router = APIRouter(tags=["Jobs"], responses=error_responses(401, 403))
 
@@ -47,7 +49,15 @@ def describe_job(job_id: RowId, user: CurrentUser, session: SessionDep) -> JobPu
     "/jobs",
     status_code=status.HTTP_201_CREATED,
     response_model=JobPublic,
-    responses=error_responses(notes={400: "missing or invalid input", 409: "name taken"}),
+    responses=error_responses(
+        notes={
+            400: "missing or invalid input",
+            409: "name taken",
+            413: "over a limit of a job (environment, inputs)",
+            429: "too many jobs not ended yet (MAX_QUEUED_JOBS_PER_USER)",
+            507: "over the storage quota",
+        }
+    ),
 )
 def start_job(
     request: Annotated[JobCreate, Body()],
@@ -56,9 +66,12 @@ def start_job(
     files: UserFilesDep,
     catalogue: CatalogueDep,
     ctx: ContextDep,
+    storage: UserStorageDep,
 ) -> JobPublic:
     """Validate and queue a job; it is handed to the worker API in the background."""
-    job = jobs.submit_job(session, catalogue, files, request, user.email)
+    storage.check_room()  # no new job while over quota
+    limits = JobLimits.from_settings(ctx.settings)
+    job = jobs.submit_job(session, catalogue, files, request, user.email, limits=limits)
     ctx.outbox_wakeup.notify()
     return jobs.to_public(job)
 
@@ -85,5 +98,6 @@ def delete_job(
 ) -> Response:
     """Cancel the job if it still runs, then delete it and its outputs."""
     jobs.delete_job(session, files, job_id)
+    ctx.usage.forget(files.root)  # its outputs are gone
     ctx.outbox_wakeup.notify()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -50,13 +50,22 @@ def own_job(job_id: RowId, user: CurrentUser, ctx: ContextDep) -> int:
     return job_id
 
 
+async def stream_slot(user: CurrentUser, ctx: ContextDep) -> AsyncIterator[None]:
+    """One of the user's MAX_LOG_STREAMS_PER_USER (429 when all are taken), held until the
+    stream has ended: a request-scoped dependency exits after the response is sent."""
+    with ctx.log_streams.held(user.username, ctx.settings.max_log_streams_per_user):
+        yield
+
+
 @router.get(
     "/jobs/{job_id}/logs/stream",
     response_class=EventSourceResponse,
+    responses=error_responses(notes={429: "too many streams open (MAX_LOG_STREAMS_PER_USER)"}),
     description=_STREAM_DOC,
 )
 async def stream_job_log(
     job_id: Annotated[int, Depends(own_job)],
+    _slot: Annotated[None, Depends(stream_slot)],
     ctx: ContextDep,
     last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> AsyncIterator[ServerSentEvent]:

@@ -15,15 +15,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
-from shared.api.auth import bearer_token, verify
+from shared.api.auth import admit, bearer_token, verify_async
 from shared.api.errors import BadRequest, error_responses
 from shared.api.openapi import request_body
 from shared.auth.tokens import Principal
 from shared.validation import parse_int
-from userfacing_api.dependencies import ContextDep, SessionDep
+from userfacing_api.dependencies import ContextDep, SessionDep, user_storage
+from userfacing_api.routers.accounts import client_address, signin_answers
 from userfacing_api.services import tes, tes_tasks
 from userfacing_api.services.basic_auth import BasicLoginFailed, BasicLogins
 from userfacing_api.services.files import UserFiles
+from userfacing_api.services.job_limits import JobLimits
 from userfacing_api.tes_schemas import (
     TES_VERSION,
     Organization,
@@ -37,7 +39,11 @@ from userfacing_api.tes_schemas import (
 
 PREFIX = "/ga4gh/tes/v1"
 router = APIRouter(
-    prefix=PREFIX, tags=["GA4GH TES"], responses=error_responses(400, 401, 403)
+    prefix=PREFIX,
+    tags=["GA4GH TES"],
+    responses=error_responses(
+        400, 401, 403, notes={429: "too many failed sign-ins (HTTP Basic)", 503: "busy"}
+    ),
 )
 _CHALLENGE = 'Bearer, Basic realm="labcloud", charset="UTF-8"'
 
@@ -51,14 +57,15 @@ def _unauthorized(message: str) -> HTTPException:
 def _basic_logins(request: Request, ctx: ContextDep) -> BasicLogins:
     logins = getattr(request.app.state, "tes_basic_logins", None)
     if logins is None:
-        logins = BasicLogins(ctx.accounts, ctx.verifier)
+        logins = BasicLogins(ctx.signins, ctx.verifier, gate=ctx.account_gate)
         request.app.state.tes_basic_logins = logins
     return logins
 
 
-def tes_caller(request: Request, ctx: ContextDep) -> Principal:
-    """The caller, by bearer token or HTTP Basic; 401 without valid credentials, 403
-    outside the TES group."""
+async def tes_caller(request: Request, ctx: ContextDep) -> Principal:
+    """The caller, by bearer token or HTTP Basic (throttled like `/token`: 429); 401
+    without valid credentials or for a closed or disabled account, 403 outside the TES
+    group."""
     scheme, _, credentials = (request.headers.get("authorization") or "").strip().partition(" ")
     if scheme.lower() == "basic":
         try:
@@ -69,15 +76,22 @@ def tes_caller(request: Request, ctx: ContextDep) -> Principal:
         if not sep or not username:
             raise _unauthorized("malformed Basic credentials")
         try:
-            principal = _basic_logins(request, ctx).login(username, password)
+            with signin_answers():
+                principal = await _basic_logins(request, ctx).login(
+                    username, password, client_address(request)
+                )
         except BasicLoginFailed as exc:
             raise _unauthorized(str(exc)) from None
     else:
         try:
             # No cookie: a browser would send it on a forged cross-site POST.
-            principal = verify(ctx.verifier, bearer_token(request))
+            principal = await verify_async(ctx.verifier, bearer_token(request))
         except HTTPException as exc:
             raise _unauthorized(str(exc.detail)) from None
+    try:
+        await admit(ctx.account_gate, principal)
+    except HTTPException as exc:
+        raise _unauthorized(str(exc.detail)) from None
     group = ctx.settings.tes_group
     if not principal.in_group(group):
         raise HTTPException(
@@ -164,7 +178,14 @@ def service_info(request: Request, ctx: ContextDep) -> dict[str, Any]:
 @router.post(
     "/tasks",
     summary="CreateTask",
-    responses=error_responses(415),
+    responses=error_responses(
+        415,
+        notes={
+            413: "over a limit of a job (environment, inputs)",
+            429: "too many jobs not ended yet (MAX_QUEUED_JOBS_PER_USER)",
+            507: "over the storage quota",
+        },
+    ),
     openapi_extra=request_body(TesTaskCreate),
 )
 def create_task(
@@ -174,8 +195,11 @@ def create_task(
     session: SessionDep,
     ctx: ContextDep,
 ) -> dict[str, Any]:
-    """Queue a task (a tesTask document); answers its id."""
-    job = tes.create_task(session, files, _config(ctx), body, caller.email)
+    """Queue a task (a tesTask document); answers its id. 413 over a limit of a job, 429
+    with too many jobs not ended yet, 507 over the storage quota."""
+    user_storage(ctx, caller, files.root).check_room()  # no new task while over quota
+    limits = JobLimits.from_settings(ctx.settings)
+    job = tes.create_task(session, files, _config(ctx), body, caller.email, limits=limits)
     ctx.outbox_wakeup.notify()
     return TesCreateTaskResponse(id=str(job.id)).model_dump()
 

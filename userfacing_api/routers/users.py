@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response, status
 
 from shared.api.errors import error_responses
-from userfacing_api.dependencies import ContextDep, CurrentUser, SessionDep
-from userfacing_api.schemas import Preferences, UserPublic
+from userfacing_api.dependencies import (
+    ContextDep,
+    CurrentUser,
+    PrincipalDep,
+    SessionDep,
+    user_storage,
+)
+from userfacing_api.schemas import Preferences, UserStatus
 from userfacing_api.services import preferences
+from userfacing_api.services.files import UserFiles
 
 router = APIRouter(tags=["Authentication"])
 
@@ -34,9 +41,35 @@ def access_info(ctx: ContextDep) -> dict[str, Any]:
     return info
 
 
-@router.get("/user", response_model=UserPublic, responses=error_responses(401, 403))
-def describe_current_user(user: CurrentUser) -> UserPublic:
-    return UserPublic(email=user.email, groups=list(user.groups))
+@router.get("/user", response_model=UserStatus, responses=error_responses(401, 403))
+def describe_current_user(user: CurrentUser, ctx: ContextDep) -> UserStatus:
+    """Who you are; labcloud adds your storage usage and quota, in bytes."""
+    try:
+        files = UserFiles(ctx.storage, user.username)
+    except ValueError:  # an id that cannot own files has no storage
+        return UserStatus(email=user.email, groups=list(user.groups))
+    storage = user_storage(ctx, user, files.root)
+    return UserStatus(
+        email=user.email,
+        groups=list(user.groups),
+        storage_used=storage.used(),
+        storage_quota=storage.quota.bytes,
+    )
+
+
+@router.delete(
+    "/user",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(
+        401, notes={403: "a cookie-authenticated request from another site"}
+    ),
+)
+def close_own_account(principal: PrincipalDep, ctx: ContextDep) -> Response:
+    """labcloud: close your account. Its files, jobs (running ones are cancelled) and
+    tokens go at once, in both APIs; the name may later be registered again as a new
+    account, which inherits nothing."""
+    ctx.account_admin.close(principal.username, subject=principal.claims.get("sub"))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(

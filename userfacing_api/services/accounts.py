@@ -1,19 +1,22 @@
-"""Local accounts (AUTH=1): registration, password check, token issue."""
+"""Local accounts (AUTH=1): registration, password check, token issue; and the
+`AccountStore` protocol, which the Cognito pool's accounts implement too."""
 
 from __future__ import annotations
 
 import re
+import secrets
+import uuid
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy.exc import IntegrityError
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from shared.api.errors import BadRequest, Conflict, NotFound
+from shared.api.errors import BadRequest, Forbidden
 from shared.auth.local import LocalTokens
 from userfacing_api.db.models import User
+from userfacing_api.services import account_book
 
 _hasher = PasswordHasher()
 # A user id becomes a folder name: keep it to characters that are safe everywhere.
@@ -32,46 +35,60 @@ def check_password_strength(password: str, min_length: int) -> None:
 def register(
     session: Session, username: str, password: str, groups: Iterable[str], min_length: int
 ) -> User:
-    """Create a local account; the username doubles as email when it is one."""
+    """Create a local account (or a new one on a closed account's name); the username
+    doubles as email when it is one. Each account's tokens carry a `sub` of its own."""
     if not USERNAME.fullmatch(username) or ".." in username:
         raise BadRequest(
             "username must be 1-128 characters: letters, digits and . _ @ + - "
             "(not starting with a symbol)"
         )
     check_password_strength(password, min_length)
-    user = User(
-        username=username,
+    return account_book.open_account(
+        session,
+        username,
+        subject=uuid.uuid4().hex,
+        groups=groups,
         email=username if EMAIL.match(username) else None,
         password_hash=_hasher.hash(password),
-        groups=sorted(set(groups)),
     )
-    session.add(user)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict("user already exists") from None
-    return user
+
+
+WRONG_LOGIN = "incorrect username or password"
+_dummy_hash: list[str] = []  # computed on first use: hashing takes a while
+
+
+def _hash_to_check(user: User | None) -> str:
+    if user is not None and user.password_hash:
+        return user.password_hash
+    if not _dummy_hash:
+        _dummy_hash.append(_hasher.hash(secrets.token_urlsafe(32)))
+    return _dummy_hash[0]
 
 
 def authenticate(session: Session, username: str, password: str) -> User:
-    """The account if the password matches; NotFound / BadRequest as DECODE answers."""
-    # A name no account can have (NUL, say, which PostgreSQL refuses) is nobody's.
-    user = session.get(User, username) if USERNAME.fullmatch(username) else None
-    if user is None:
-        raise NotFound("user not found")
+    """The account if the password matches. An unknown or closed account gets the answer
+    of a wrong password, after the same work (the password checked against a dummy
+    hash), so that neither the answer nor its time tells whether a name exists. A
+    disabled account (with its right password) is Forbidden."""
+    user = session.get(User, username)
+    stored = _hash_to_check(user)
     try:
-        _hasher.verify(user.password_hash, password)
-    except (VerifyMismatchError, InvalidHashError):
-        raise BadRequest("incorrect username or password") from None
-    if _hasher.check_needs_rehash(user.password_hash):
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        raise BadRequest(WRONG_LOGIN) from None
+    if user is None or user.password_hash != stored:  # the dummy never matches; be sure
+        raise BadRequest(WRONG_LOGIN)
+    if user.standing == "disabled":
+        raise Forbidden("this account is disabled; ask an administrator")
+    if _hasher.check_needs_rehash(stored):
         user.password_hash = _hasher.hash(password)
         session.commit()
     return user
 
 
 class AccountStore(Protocol):
-    """Where `/user` and `/token` keep and check accounts."""
+    """Where `/user` and `/token` keep and check accounts' passwords: the user database
+    or the Cognito pool. labcloud's own record of every account is the account book."""
 
     def register(
         self, username: str, password: str, groups: Iterable[str]
@@ -79,7 +96,13 @@ class AccountStore(Protocol):
         """Create an account; its email (or name) and groups."""
 
     def token(self, username: str, password: str) -> tuple[str, int]:
-        """An ID token and its lifetime in seconds; NotFound / BadRequest otherwise."""
+        """An ID token and its lifetime in seconds; BadRequest / Forbidden otherwise."""
+
+    def remove(self, username: str) -> None:
+        """Delete the account where its password is kept (idempotent)."""
+
+    def set_enabled(self, username: str, enabled: bool) -> None:
+        """Let the account sign in, or not, where its password is kept."""
 
 
 class LocalAccounts:
@@ -98,6 +121,17 @@ class LocalAccounts:
     def token(self, username: str, password: str) -> tuple[str, int]:
         with self._sessions() as session:
             user = authenticate(session, username, password)
-            return self._tokens.issue(
-                user.username, user.email, user.groups
-            ), self._tokens.lifetime_s
+            token = self._tokens.issue(
+                user.username,
+                user.email,
+                user.groups,
+                subject=user.subject,
+                not_before=user.tokens_valid_after,
+            )
+            return token, self._tokens.lifetime_s
+
+    def remove(self, username: str) -> None:
+        """Nothing to do: closing the account in the book forgets its password."""
+
+    def set_enabled(self, username: str, enabled: bool) -> None:
+        """Nothing to do: `authenticate` reads the account's standing."""

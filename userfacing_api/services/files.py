@@ -2,11 +2,14 @@
 
 Everything a user sees lives below `<user_id>/` in storage, in the predefined
 folders config, data, artifact (uploads) and output, log (job results; artifact
-too). Paths a client sends are cleaned (see `shared.storage.paths`) before use.
+too). Paths a client sends are cleaned (see `shared.storage.paths`) before use, and
+every storage call goes through a view scoped to `<user_id>/`: nothing outside it
+can be reached, not even through a link placed by hand (403).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 import humanize
 
 from shared.api.errors import BadRequest, Conflict, NotAllowed, NotFound
-from shared.storage.base import Entry, Storage, Writer, file_in_the_way
+from shared.storage.base import Entry, OutsideScope, Storage, Writer, file_in_the_way
 from shared.storage.paths import UnsafePath, clean_relpath, is_within, join
 from shared.storage.zipstream import stream_zip
 from userfacing_api.schemas import FileInfo, FileType
@@ -60,10 +63,10 @@ class UserFiles:
     """One user's view of the storage."""
 
     def __init__(self, storage: Storage, user_id: str) -> None:
-        self.storage = storage
         self.root = clean_relpath(user_id)
         if not self.root or "/" in self.root:
             raise ValueError(f"unusable user id {user_id!r}")
+        self.storage = storage.scoped(self.root)
 
     def key(self, rel: str) -> str:
         return join(self.root, rel)
@@ -73,9 +76,11 @@ class UserFiles:
         return key[len(self.root) + 1 :]
 
     def init(self) -> None:
-        """Create the predefined folders (idempotent)."""
+        """Create the predefined folders (idempotent). One that is a link placed by hand
+        leading out of the user's folder is left alone (and refused wherever named)."""
         for folder in PREDEFINED:
-            self.storage.mkdir(self.key(folder))
+            with contextlib.suppress(OutsideScope):
+                self.storage.mkdir(self.key(folder))
 
     def stat(self, rel: str) -> Entry | None:
         return self.storage.stat(self.key(rel))
@@ -166,6 +171,12 @@ class UserFiles:
         """The folder an upload URL points at (validated, relative to the user's root)."""
         return join(f_type, clean(raw_dir))
 
+    def upload_folder(self, f_type: str, raw_dir: str) -> str:
+        """`upload_target`, also checked in storage: no link there leads out (403)."""
+        folder = self.upload_target(f_type, raw_dir)
+        self.stat(folder)
+        return folder
+
     def rename(self, raw_path: str, raw_new: str) -> FileInfo:
         rel, new = clean(raw_path), clean(raw_new)
         if not new:
@@ -192,16 +203,17 @@ class UserFiles:
         return file_info(moved, self.root)
 
     def delete(self, raw_path: str) -> None:
-        """Delete recursively; the root or a predefined folder is emptied and re-created."""
+        """Delete a file or a folder with all it holds (a link: the link, never what it
+        points to). labcloud: the root and the predefined folders are refused, where
+        DECODE empties them: one request must not wipe a whole account or folder."""
         rel = clean(raw_path)
         if rel == "":
-            for entry in list(self.storage.list(self.root)):
-                self.storage.delete(entry.key)
-            self.init()
-            return
-        self.storage.delete(self.key(rel))
+            raise NotAllowed("your root folder cannot be deleted: delete what is in it")
         if rel in PREDEFINED:
-            self.storage.mkdir(self.key(rel))
+            raise NotAllowed(
+                f"'{rel}' is a predefined folder and cannot be deleted: delete what is in it"
+            )
+        self.storage.delete(self.key(rel))
 
     def download(self, raw_path: str) -> Download:
         rel = clean(raw_path)

@@ -26,11 +26,19 @@ from shared.jobs.specs import (
     SubmittedJob,
 )
 from shared.jobs.states import JobStatus
-from shared.storage.base import StorageError
+from shared.storage.base import OutsideScope, StorageError
 from shared.storage.paths import UnsafePath, clean_relpath, join
-from userfacing_api.db.models import Job, JobLog, OutboxMessage
+from userfacing_api.db.models import Job, JobLog, Notification, OutboxMessage, StatusEvent
 from userfacing_api.schemas import JobCreate, JobPublic, PathsOut
 from userfacing_api.services.files import UserFiles
+from userfacing_api.services.job_limits import (
+    InputFiles,
+    JobLimits,
+    check_env,
+    check_input_count,
+    check_spec_size,
+    reserve_queue_slot,
+)
 
 log = logging.getLogger(__name__)
 OUTPUT_KINDS = ("output", "log", "artifact")
@@ -84,11 +92,14 @@ def _find_entrypoint(catalogue: Catalogue, request: JobCreate) -> Entrypoint:
         raise InvalidField(("body", "application", level), str(exc.args[0])) from None
 
 
-def _expand_inputs(files: UserFiles, request: JobCreate, entrypoint: Entrypoint) -> dict[str, str]:
+def _expand_inputs(
+    files: UserFiles, request: JobCreate, entrypoint: Entrypoint, counted: InputFiles
+) -> dict[str, str]:
     """files_down: one entry per input file, `<subdir>/<relative path>` → storage URI.
 
     A folder input contributes every file below it, relative to the folder; a
-    file input contributes itself under its own name.
+    file input contributes itself under its own name. `counted` stops the expansion
+    when the files are too many.
     """
     wanted = request.attributes.files_down
     inputs: list[tuple[str, str, str]] = []  # (kind, folder, user-given id)
@@ -109,9 +120,10 @@ def _expand_inputs(files: UserFiles, request: JobCreate, entrypoint: Entrypoint)
             raise BadRequest(f"input {rel} does not exist")
         subdir = entrypoint.handler.files_down.get(kind, folder)  # type: ignore[call-overload]
         if entry.is_dir:
-            members = [e for e in files.storage.list(entry.key, recursive=True) if not e.is_dir]
+            members = counted.files_below(files.storage, entry.key)
             pairs = [(m.key[len(entry.key) + 1 :], m.key) for m in members]
         else:
+            counted.add()
             pairs = [(entry.key.rpartition("/")[2], entry.key)]
         for inner, key in pairs:
             target = f"{subdir}/{inner}"
@@ -120,6 +132,21 @@ def _expand_inputs(files: UserFiles, request: JobCreate, entrypoint: Entrypoint)
                 raise BadRequest(f"two inputs would both be placed at /files/{target}")
             files_down[target] = uri
     return files_down
+
+
+def _check_result_folders(files: UserFiles, job_name: str) -> None:
+    """Refuse a job whose result folders already hold something of the user's (an
+    upload named like the job): deleting the job deletes those folders, and must
+    only ever remove what the job wrote. An empty folder is fine."""
+    for rel in paths_out(job_name).values():
+        entry = files.stat(rel)
+        if entry is None or (entry.is_dir and next(files.storage.list(entry.key), None) is None):
+            continue
+        raise Conflict(
+            f"'{rel}' already exists and would be deleted with the job: a job's results "
+            f"go to output/, log/ and artifact/ folders named after it; choose another "
+            f"job name, or move '{rel}' away first"
+        )
 
 
 def _hardware(request: JobCreate, entrypoint: Entrypoint) -> HardwareSpecs:
@@ -141,8 +168,11 @@ def submit_job(
     files: UserFiles,
     request: JobCreate,
     user_email: str | None,
+    *,
+    limits: JobLimits,
 ) -> Job:
-    """Validate, then store the job (`queued`) and its outbox message together."""
+    """Validate, then store the job (`queued`) and its outbox message together; `limits`
+    bound it (and the user's jobs not ended yet) before anything is stored."""
     _check_job_name(request.job_name)
     entrypoint = _find_entrypoint(catalogue, request)
     env_vars = request.attributes.env_vars or {}
@@ -153,12 +183,16 @@ def submit_job(
             f"environment variables {disallowed} are not allowed for this entrypoint; "
             f"allowed: {entrypoint.app.env}",
         )
+    check_env(env_vars.items(), limits)
+    wanted = request.attributes.files_down
+    check_input_count(len(wanted.data_ids or []) + len(wanted.artifact_ids or []), limits)
     user_id = files.root
     if session.scalar(
         select(Job.id).where(Job.user_id == user_id, Job.job_name == request.job_name)
     ):
         raise Conflict(f"a job named '{request.job_name}' already exists")
-    files_down = _expand_inputs(files, request, entrypoint)
+    _check_result_folders(files, request.job_name)
+    files_down = _expand_inputs(files, request, entrypoint, InputFiles(limits))
     hardware = _hardware(request, entrypoint)
 
     job = Job(
@@ -172,6 +206,7 @@ def submit_job(
         hardware=request.hardware.model_dump() if request.hardware else None,
         status=JobStatus.queued.value,
     )
+    reserve_queue_slot(session, user_id, limits)
     session.add(job)
     try:
         session.flush()
@@ -203,8 +238,11 @@ def submit_job(
         paths_upload=PathsUpload(
             **{kind: files.storage.uri(files.key(p)) for kind, p in paths_out(job.job_name).items()}
         ),
+        submission_id=job.submission_id,
     )
-    session.add(OutboxMessage(job_id=job.id, kind="submit", payload=spec.model_dump(mode="json")))
+    payload = spec.model_dump(mode="json")
+    check_spec_size(session, payload, limits)
+    session.add(OutboxMessage(job_id=job.id, kind="submit", payload=payload))
     session.commit()
     return job
 
@@ -242,7 +280,26 @@ def _request_cancel(session: Session, job: Job) -> None:
         )
     )
     if pending is None:
-        session.add(OutboxMessage(job_id=job.id, kind="cancel", payload={"job_id": job.id}))
+        payload = {"job_id": job.id, "submission_id": job.submission_id}
+        session.add(OutboxMessage(job_id=job.id, kind="cancel", payload=payload))
+
+
+def forget_job(session: Session, job_id: int) -> None:
+    """Delete job `job_id` and every row about it (status events, live log, its email even
+    if unsent, outbox messages), in the caller's transaction, except a cancel not yet
+    delivered: the relay delivers it, then removes it."""
+    # The job's row lock first: a status report (which takes it too) waits, then finds the
+    # job gone, instead of adding an event behind the deletes.
+    session.execute(select(Job.id).where(Job.id == job_id).with_for_update())
+    for model in (StatusEvent, Notification, JobLog):
+        session.execute(delete(model).where(model.job_id == job_id))
+    session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.job_id == job_id,
+            ~((OutboxMessage.kind == "cancel") & OutboxMessage.delivered_at.is_(None)),
+        )
+    )
+    session.execute(delete(Job).where(Job.id == job_id))
 
 
 def cancel_job(session: Session, user_id: str, job_id: int) -> Job:
@@ -253,12 +310,19 @@ def cancel_job(session: Session, user_id: str, job_id: int) -> Job:
     return job
 
 
-def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
-    """Cancel the job at the worker API (through the outbox), then delete it and its outputs."""
-    job = get_job(session, files.root, job_id)
+def remove_job(session: Session, job: Job) -> None:
+    """Cancel the job at the worker API (through the outbox), then delete it and all it left
+    in the database, in the caller's transaction (closing an account removes all its jobs
+    this way)."""
     _request_cancel(session, job)
-    session.execute(delete(JobLog).where(JobLog.job_id == job.id))
-    session.execute(delete(Job).where(Job.id == job.id))
+    forget_job(session, job.id)
+
+
+def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
+    """Cancel the job at the worker API (through the outbox), then delete it, all it left
+    in the database, and its outputs."""
+    job = get_job(session, files.root, job_id)
+    remove_job(session, job)
     session.commit()
     # The job is gone: from here on nothing may fail the request. Outputs that cannot
     # be deleted (a name from before the name rules, say) stay, for the user to remove.
@@ -266,5 +330,7 @@ def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
         key = files.key(rel)
         try:
             files.storage.delete(key)
+        except OutsideScope:
+            pass  # a link placed by hand that leads out: what lies behind it is not the job's
         except (OSError, UnsafePath, StorageError) as exc:
             log.warning("job %s deleted, but not its outputs at %s: %s", job.id, key, exc)

@@ -21,11 +21,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.api.errors import NotFound
 from shared.jobs.states import JobStatus
 from userfacing_api.db.models import Job, JobLog, utcnow
 from userfacing_api.schemas import JobLogPublic, JobLogUpdate
 from userfacing_api.services.jobs import get_job
+from userfacing_api.services.status import find_reported_job
 
 #: Seconds between two reads of a followed job.
 STREAM_POLL_S = 1.0
@@ -33,10 +33,9 @@ STREAM_POLL_S = 1.0
 
 def apply_log_update(session: Session, update: JobLogUpdate) -> bool:
     """Keep `update` as the job's latest tail unless the kept one is as new; True if kept.
-    NotFound for an unknown job (the worker side then stops it)."""
-    job = session.scalars(select(Job.id).where(Job.id == update.job_id).with_for_update()).first()
-    if job is None:
-        raise NotFound("job not found")
+    NotFound for an unknown job or another submission of its id (the worker side then
+    stops it)."""
+    find_reported_job(session, update.job_id, update.submission_id)
     row = session.get(JobLog, update.job_id)
     if row is not None and (row.attempt, row.end_offset) >= (update.attempt, update.end):
         session.rollback()

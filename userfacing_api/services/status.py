@@ -9,6 +9,7 @@ batches (`apply_status_updates`: one transaction, one savepoint per report).
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from shared import db
 from shared.api.errors import NotFound
+from shared.jobs.identity import same_submission
 from shared.jobs.states import IllegalTransition, JobStatus, requeue, revive, transition
 from shared.log_context import job_fields
 from userfacing_api.db.models import (
@@ -70,9 +72,18 @@ def apply_status_update(
     runtime_details: str | None,
     *,
     operator_requeue: bool = False,
+    submission_id: str | uuid.UUID | None = None,
 ) -> StatusOutcome:
-    """Move a job to `status` if the state machine allows it; NotFound for an unknown job."""
-    outcome = _apply(session, job_id, status, runtime_details, operator_requeue=operator_requeue)
+    """Move a job to `status` if the state machine allows it; NotFound for an unknown job,
+    and for a report about another submission of its id (`submission_id`, when given)."""
+    outcome = _apply(
+        session,
+        job_id,
+        status,
+        runtime_details,
+        operator_requeue=operator_requeue,
+        submission_id=submission_id,
+    )
     session.commit()
     return outcome
 
@@ -94,6 +105,7 @@ def apply_status_updates(
                     item.status,
                     item.runtime_details,
                     operator_requeue=item.operator_requeue,
+                    submission_id=item.submission_id,
                 )
         except NotFound as exc:
             results.append(BatchItemOutcome("gone", str(exc)))
@@ -119,11 +131,10 @@ def _apply(
     runtime_details: str | None,
     *,
     operator_requeue: bool = False,
+    submission_id: str | uuid.UUID | None = None,
 ) -> StatusOutcome:
     """`apply_status_update` without the commit (the caller's)."""
-    job = session.scalars(select(Job).where(Job.id == job_id).with_for_update()).first()
-    if job is None:
-        raise NotFound("job not found")
+    job = find_reported_job(session, job_id, submission_id)
     current = JobStatus(job.status)
     if status is JobStatus.queued and current is JobStatus.queued:
         return _confirm_queued(session, job_id, runtime_details)
@@ -163,7 +174,30 @@ def _apply(
     if new.is_terminal:
         job.date_finished = job.date_finished or now
         _record_notification_due(session, job)
+        # The worker API has seen this submission (it may have ended it without ever
+        # confirming `queued`: a refused id collision): nothing more to deliver.
+        _submit_delivered(session, job_id)
     return StatusOutcome(True, new)
+
+
+def find_reported_job(session: Session, job_id: int, submission_id: str | uuid.UUID | None) -> Job:
+    """The job a report from the worker API is about, row-locked; NotFound when there is
+    none, or when the report is about another submission of the same id (an earlier job
+    the worker API still knows, from before this database was reset): its reports must
+    never write into this job."""
+    job = session.scalars(select(Job).where(Job.id == job_id).with_for_update()).first()
+    if job is None:
+        raise NotFound("job not found")
+    if not same_submission(job.submission_id, submission_id):
+        log.warning(
+            "job %s: refused a report about submission %s (the job's is %s)",
+            job_id,
+            submission_id,
+            job.submission_id,
+            extra=job_fields(job_id),
+        )
+        raise NotFound(f"job not found: job {job_id} is another submission")
+    return job
 
 
 def status_history(session: Session, user_id: str, job_id: int) -> list[StatusChange]:
@@ -211,8 +245,7 @@ def _add_late_details(session: Session, job: Job, details: str) -> StatusOutcome
     return StatusOutcome(False, JobStatus(job.status), "details added to an ended job")
 
 
-def _confirm_queued(session: Session, job_id: int, details: str | None) -> StatusOutcome:
-    """The worker API has the job: its submit message needs no further delivery."""
+def _submit_delivered(session: Session, job_id: int) -> None:
     session.execute(
         update(OutboxMessage)
         .where(
@@ -222,6 +255,11 @@ def _confirm_queued(session: Session, job_id: int, details: str | None) -> Statu
         )
         .values(delivered_at=utcnow())
     )
+
+
+def _confirm_queued(session: Session, job_id: int, details: str | None) -> StatusOutcome:
+    """The worker API has the job: its submit message needs no further delivery."""
+    _submit_delivered(session, job_id)
     session.add(
         StatusEvent(
             job_id=job_id,

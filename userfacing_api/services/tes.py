@@ -49,6 +49,14 @@ from shared.storage.paths import UnsafePath, clean_relpath, is_within
 from shared.validation import parse_int
 from userfacing_api.db.models import Job, OutboxMessage
 from userfacing_api.services.files import UserFiles
+from userfacing_api.services.job_limits import (
+    InputFiles,
+    JobLimits,
+    check_env,
+    check_input_count,
+    check_spec_size,
+    reserve_queue_slot,
+)
 from userfacing_api.tes_schemas import TES_VERSION, TesTaskCreate
 
 #: The job's `application`: how a TES task is told apart from catalogue jobs.
@@ -187,7 +195,7 @@ def _is_http(url: str) -> bool:
 
 
 def _inputs(
-    task: TesTaskCreate, files: UserFiles, config: TesConfig
+    task: TesTaskCreate, files: UserFiles, config: TesConfig, counted: InputFiles
 ) -> tuple[list[TesInputSpec], dict[str, str]]:
     specs: list[TesInputSpec] = []
     files_down: dict[str, str] = {}
@@ -221,10 +229,11 @@ def _inputs(
         if not entry.is_dir and kind == "DIRECTORY":
             raise BadRequest(f"input {given.url} is a file, not a DIRECTORY")
         if entry.is_dir:
-            members = [e for e in files.storage.list(entry.key, recursive=True) if not e.is_dir]
+            members = counted.files_below(files.storage, entry.key)
             found = {m.key[len(entry.key) + 1 :]: files.storage.uri(m.key) for m in members}
             spec = TesInputSpec(path=path, type="DIRECTORY", files=found)
         else:
+            counted.add()
             spec = TesInputSpec(path=path, files={"": files.storage.uri(entry.key)})
         for inner, uri in spec.files.items():
             name = inner or entry.key.rpartition("/")[2]
@@ -337,15 +346,25 @@ def _executors(task: TesTaskCreate) -> list[TesExecutorSpec]:
 
 
 def create_task(
-    session: Session, files: UserFiles, config: TesConfig, body: Any, user_email: str | None
+    session: Session,
+    files: UserFiles,
+    config: TesConfig,
+    body: Any,
+    user_email: str | None,
+    *,
+    limits: JobLimits,
 ) -> Job:
     """Validate a task, then store it as a queued job with its outbox message, in one
-    transaction. BadRequest for an invalid task, Forbidden for an image not allowed."""
+    transaction. BadRequest for an invalid task, Forbidden for an image not allowed;
+    `limits` bound it (and the user's jobs not ended yet) before anything is stored."""
     task = parse_task(body)
     check_images(task, config.image_patterns)
+    check_input_count(len(task.inputs or []), limits, "inputs")
+    check_input_count(len(task.outputs or []), limits, "outputs")
+    check_env(((k, v) for ex in task.executors for k, v in (ex.env or {}).items()), limits)
     job_name = f"tes-{uuid.uuid4().hex[:16]}"
     params, warnings = _backend_parameters(task)
-    inputs, files_down = _inputs(task, files, config)
+    inputs, files_down = _inputs(task, files, config, InputFiles(limits))
     outputs, upload_root = _outputs(task, files, config, job_name)
     execution = TesExecution(
         executors=_executors(task),
@@ -381,6 +400,7 @@ def create_task(
         hardware=hardware.model_dump(),
         status=JobStatus.queued.value,
     )
+    reserve_queue_slot(session, files.root, limits)
     session.add(job)
     session.flush()
     spec = SubmittedJob(
@@ -407,7 +427,10 @@ def create_task(
             log=files.storage.uri(files.key(f"log/{job_name}")),
             artifact=files.storage.uri(files.key(f"artifact/{job_name}")),
         ),
+        submission_id=job.submission_id,
     )
-    session.add(OutboxMessage(job_id=job.id, kind="submit", payload=spec.model_dump(mode="json")))
+    payload = spec.model_dump(mode="json")
+    check_spec_size(session, payload, limits)
+    session.add(OutboxMessage(job_id=job.id, kind="submit", payload=payload))
     session.commit()
     return job

@@ -88,10 +88,10 @@ def _error_details(session: Session, jobs_: list[Job]) -> dict[int, str]:
 def read_worker_log(files: UserFiles, job: Job) -> WorkerTaskLog | None:
     """The task log the worker uploaded for ``job``, if there is a readable one."""
     key = files.key(f"log/{job.job_name}/{TASK_LOG_NAME}")
-    entry = files.storage.stat(key)
-    if entry is None or entry.is_dir or entry.size > MAX_TASK_LOG_BYTES:
-        return None
-    try:
+    try:  # ValueError: also a link placed there that leads out of the user's folder
+        entry = files.storage.stat(key)
+        if entry is None or entry.is_dir or entry.size > MAX_TASK_LOG_BYTES:
+            return None
         raw = json.loads(b"".join(files.storage.read(key)))
     except (ValueError, OSError):
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import posixpath
 import re
 import time
 from collections.abc import Callable
@@ -53,6 +54,9 @@ class EfsVolume:
     mount_dir: Path
     file_system_id: str | None = None
     mode: Literal["efs", "host"] = "efs"
+    #: Where ``mount_dir`` is inside the file system: ``/`` unless the poller mounts
+    #: it through an access point, whose root directory this is then.
+    root: str = "/"
 
     def root_directory(self, files_dir: Path) -> str:
         """The job directory as a path inside the file system (``/worker-…/<job>``)."""
@@ -62,7 +66,7 @@ class EfsVolume:
             raise CloudRunError(
                 f"the job directory {files_dir} is not on the EFS mount {self.mount_dir}"
             ) from None
-        return "/" + relative.as_posix()
+        return posixpath.join("/" + self.root.strip("/"), relative.as_posix()).rstrip("/") or "/"
 
     def volume(self, files_dir: Path) -> dict[str, Any]:
         """The volume entry of a job or task definition exposing ``files_dir``."""

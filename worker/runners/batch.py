@@ -29,7 +29,7 @@ from worker.runners.aws import (
     run_name,
     wait_until_stopped,
 )
-from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, RunSpec
+from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, Capability, RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ ACTIVE_STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 _NOT_STARTED = frozenset(ACTIVE_STATES[:-1])
 #: Batch's log group when a definition names none.
 DEFAULT_LOG_GROUP = "/aws/batch/job"
+#: What a job queue's compute environments can be; job definitions must match.
+PLATFORMS = ("EC2", "FARGATE")
 #: Batch refuses attempt durations under 60 s.
 _MIN_TIMEOUT_S = 60
 
@@ -58,6 +60,8 @@ class BatchRun:
 class BatchRunner:
     """Runs jobs as AWS Batch jobs on ``job_queue``; see the module docstring."""
 
+    capabilities = frozenset({Capability.QUEUES, Capability.REAPS})
+
     def __init__(
         self,
         *,
@@ -73,9 +77,15 @@ class BatchRunner:
         log_group: str | None = None,
         default_vcpus: int = 1,
         default_memory_mb: int = 2048,
+        platform: str = "EC2",
     ) -> None:
         import boto3  # only cloud pollers need it
 
+        if platform not in PLATFORMS:
+            raise ValueError(f"unknown Batch platform {platform!r}; known: {', '.join(PLATFORMS)}")
+        if platform == "FARGATE" and not execution_role_arn:
+            raise ValueError("Batch on Fargate needs LABCLOUD_WORKER_EXECUTION_ROLE_ARN")
+        self.platform = platform
         self.job_queue, self.volume, self.owner = job_queue, volume, owner
         self._batch = client or boto3.client("batch", region_name=region)
         self._logs = CloudWatchLogs(
@@ -194,6 +204,8 @@ class BatchRunner:
             {"type": "MEMORY", "value": str(spec.memory_mb or self._default_memory_mb)},
         ]
         if spec.gpus:
+            if self.platform == "FARGATE":
+                raise CloudRunError("GPUs need an EC2 compute environment; this queue is Fargate")
             resources.append({"type": "GPU", "value": str(spec.gpus)})
         properties: dict[str, Any] = {
             "image": spec.image,
@@ -203,6 +215,10 @@ class BatchRunner:
             "mountPoints": [self.volume.mount_point()],
         }
         properties.update({k: v for k, v in self._roles.items() if v})
+        if self.platform == "FARGATE":
+            # Private subnets with a NAT gateway pull the image; no public address.
+            properties["networkConfiguration"] = {"assignPublicIp": "DISABLED"}
+            properties["fargatePlatformConfiguration"] = {"platformVersion": "LATEST"}
         if self._log_group:
             properties["logConfiguration"] = {
                 "logDriver": "awslogs",
@@ -226,6 +242,7 @@ class BatchRunner:
             "containerProperties": properties,
             "retryStrategy": {"attempts": 1},  # labcloud retries, with its own budget
             "tags": {OWNER_TAG: self.owner},
+            "platformCapabilities": [self.platform],
         }
         if timeout:
             kwargs["timeout"] = {"attemptDurationSeconds": timeout}

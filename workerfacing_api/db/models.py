@@ -22,6 +22,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import utcnow
+from shared.jobs.identity import SUBMISSION_ID_LENGTH
+
+# Ids seen outside their row (queue ids, attempt ids, outbox ids in logs and metrics) are
+# never given again: on SQLite that takes AUTOINCREMENT (sequences never go back).
+NEVER_REUSED = {"sqlite_autoincrement": True}
 
 
 class Base(DeclarativeBase):
@@ -36,10 +41,14 @@ class QueuedJob(Base):
     """
 
     __tablename__ = "queued_jobs"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # The user-side job id: the idempotency key of submissions and the id workers use.
     job_id: Mapped[int] = mapped_column(Integer, unique=True)
+    # The identity of the submission (shared.jobs.identity): the same job id with another
+    # one is another job, refused. NULL for a submission that came without one.
+    submission_id: Mapped[str | None] = mapped_column(String(SUBMISSION_ID_LENGTH))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # the SubmittedJob; {} for a tombstone
     environment: Mapped[str] = mapped_column(String(8))  # cloud | local | any
     group: Mapped[str | None] = mapped_column(String(128))
@@ -108,7 +117,10 @@ class Attempt(Base):
     """One lease of a job by a worker: the fence for every status change."""
 
     __tablename__ = "attempts"
-    __table_args__ = (UniqueConstraint("queued_job_id", "number", name="uq_attempts_job_number"),)
+    __table_args__ = (
+        UniqueConstraint("queued_job_id", "number", name="uq_attempts_job_number"),
+        NEVER_REUSED,
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     queued_job_id: Mapped[int] = mapped_column(
@@ -156,10 +168,13 @@ class StatusOutbox(Base):
     __table_args__ = (
         Index("ix_status_outbox_pending", "delivered_at", "job_id", "id"),
         Index("ix_status_outbox_log_event", "job_id", "kind", "attempt"),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[int] = mapped_column(Integer)  # the user-side job id
+    # The submission the event is about: the user API refuses it for another job.
+    submission_id: Mapped[str | None] = mapped_column(String(SUBMISSION_ID_LENGTH))
     kind: Mapped[str] = mapped_column(String(16), default="status", server_default="status")
     attempt: Mapped[int | None] = mapped_column(Integer)  # kind `log`: whose log
     status: Mapped[str] = mapped_column(String(32))
@@ -174,4 +189,19 @@ class StatusOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-__all__ = ["Base", "QueuedJob", "Attempt", "AttemptLog", "StatusOutbox", "utcnow"]
+class Account(Base):
+    """The standing of an account whose tokens may no longer count (closed, disabled,
+    re-created), as the user API last told it (see shared.auth.accounts). An account
+    without a row has never changed: its tokens count."""
+
+    __tablename__ = "accounts"
+
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    subject: Mapped[str | None] = mapped_column(String(255))
+    standing: Mapped[str] = mapped_column(String(16))
+    tokens_valid_after: Mapped[int] = mapped_column(BigInteger)
+    revision: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+__all__ = ["Base", "QueuedJob", "Attempt", "AttemptLog", "StatusOutbox", "Account", "utcnow"]

@@ -9,19 +9,22 @@ per-job order needs nothing more), claims them with one guarded UPDATE, sends th
 in one `PUT /_job_statuses` (`{"events": [...]}`, answered with one `applied`, `gone`
 or `failed` per event) and records every outcome in one transaction. Rounds repeat
 while they move a job on, so a job's backlog goes out within one call. An event is
-`{job_id, status, runtime_details}`, plus `"operator_requeue": true` on the `queued`
-event of an operator's requeue of a failed job (and only there).
+`{job_id, status, runtime_details}`, plus the `submission_id` it is about (when the job
+came with one: the user API refuses an event of another submission of the id as
+`gone`), plus `"operator_requeue": true` on the `queued` event of an operator's
+requeue of a failed job (and only there).
 
 An older user API, without that route (404), gets the events one by one on
 `PUT /_job_status`, and no batch for `BATCH_RETRY_S`; so does a batch refused whole
-(422: an event it cannot read), so that a bad event holds back its own job only.
+(422: an event it cannot read; 413: a batch over its MAX_REQUEST_BYTES), so that a
+bad event holds back its own job only.
 
 Live logs (labcloud) ride the same queue: a `log` row at the head of its job goes,
-on its own, to `PUT /_job_log` as `{job_id, attempt, log, truncated, end}`, with the
-attempt's tail as it is when sent. If the tail moved on while it was in flight, the
-row stays due and goes again (before the job's later events) in the next call, so
-the user API always ends up with the latest tail. A user API that cannot take logs
-drops them: they never hold back a job's status events.
+on its own, to `PUT /_job_log` as `{job_id, attempt, log, truncated, end}` (and the
+`submission_id`), with the attempt's tail as it is when sent. If the tail moved on
+while it was in flight, the row stays due and goes again (before the job's later
+events) in the next call, so the user API always ends up with the latest tail. A user
+API that cannot take logs drops them: they never hold back a job's status events.
 
 Several relays (API replicas) may run at once: a relay claims events with a guarded
 UPDATE of their `next_attempt_at` and sends only those it got (RETURNING), so each
@@ -225,9 +228,9 @@ def _deliver_batch(
         # No such route: an older user API (or a wrong URL, which fails one by one too).
         _one_by_one_until[client] = time.monotonic() + BATCH_RETRY_S
         return _one_by_one(client, events)
-    if response.status_code == 422:
-        # Refused whole (an event it cannot read): one by one, so that a bad event
-        # holds back its own job only.
+    if response.status_code in (413, 422):
+        # Refused whole (an event it cannot read, or a batch over the user API's
+        # MAX_REQUEST_BYTES): one by one, so that a bad event holds back its own job only.
         return _one_by_one(client, events)
     outcomes = _outcomes(response, len(events)) if response.is_success else None
     if outcomes is None:
@@ -276,6 +279,8 @@ def _body(event: StatusOutbox) -> dict[str, object]:
         "status": event.status,
         "runtime_details": event.runtime_details,
     }
+    if event.submission_id is not None:
+        body["submission_id"] = event.submission_id
     if event.operator_requeue:
         # Only on an operator's revival of a failed job: the user API lets the job
         # leave `error` for this event alone (older user APIs ignore the field).
@@ -305,13 +310,15 @@ def _deliver_log(
         tail = live_logs.read_tail(session, event.job_id, event.attempt or 0)
     if tail is None:
         return Delivery.delivered, "no log to send", None
-    body = {
+    body: dict[str, object] = {
         "job_id": event.job_id,
         "attempt": event.attempt,
         "log": tail.text,
         "truncated": tail.truncated,
         "end": tail.end,
     }
+    if event.submission_id is not None:
+        body["submission_id"] = event.submission_id
     try:
         response = client.put(LOG_PATH, json=body)
     except httpx.HTTPError as exc:
@@ -412,8 +419,16 @@ def _store(
         .execution_options(synchronize_session=False)
     )
     if outcome is Delivery.gone:
-        # The user deleted the job: stop it here too, if it still runs.
-        cancel_job(session, event.job_id, DELETED_BY_USER, now, report=False)
+        # The user deleted the job (or has no such submission): stop it here too, if it
+        # still runs and is the submission the event was about.
+        cancel_job(
+            session,
+            event.job_id,
+            DELETED_BY_USER,
+            now,
+            report=False,
+            submission_id=event.submission_id,
+        )
 
 
 def _log_moved_on(session: Session, event: StatusOutbox, sent_end: int) -> bool:

@@ -24,7 +24,10 @@ from workerfacing_api.dependencies import ContextDep, SessionDep, WorkerDep
 from workerfacing_api.schemas import FileHTTPRequest, UploadedFile
 from workerfacing_api.services import files
 
-router = APIRouter(tags=["Files"], responses=error_responses(400, 401, 403, 404))
+router = APIRouter(
+    tags=["Files"],
+    responses=error_responses(400, 401, 404, notes={403: "outside the job's folder (a link)"}),
+)
 
 KindQuery = Annotated[OutputKind, Query(alias="type", description="output, log or artifact")]
 BasePathQuery = Annotated[str, Query(description="folder below the job's upload folder")]
@@ -65,7 +68,7 @@ def upload_request(
     folder = files.upload_key(
         session, ctx.storage, job_id, worker.id, kind, base_path, attempt=worker.attempt
     )
-    if post := presigned_post(ctx.storage, folder):
+    if post := presigned_post(folder.storage, folder.key, ctx.settings.max_upload_bytes):
         return FileHTTPRequest(method="POST", url=post["url"], data=post["fields"])
     url = request.url_for("upload_file", job_id=job_id).include_query_params(
         type=kind.value, base_path=base_path
@@ -77,7 +80,7 @@ def upload_request(
     "/jobs/{job_id}/files/upload",
     status_code=http.HTTP_201_CREATED,
     response_model=UploadedFile,
-    responses=error_responses(409),
+    responses=error_responses(409, notes={413: "the file is over MAX_UPLOAD_BYTES"}),
     openapi_extra=OPENAPI_BODY,
 )
 async def upload_file(
@@ -95,7 +98,7 @@ async def upload_file(
         # A session of its own, closed before the body streams in: a request-long
         # one (SessionDep) would hold a pooled connection for the whole upload.
         with ctx.sessions() as session:
-            key = files.upload_key(
+            target = files.upload_key(
                 session,
                 ctx.storage,
                 job_id,
@@ -105,9 +108,9 @@ async def upload_file(
                 filename,
                 attempt=worker.attempt,
             )
-        return key, ctx.storage.writer(key)
+        return target.key, target.storage.writer(target.key)
 
-    key, size = await receive_file(request, open_writer)
+    key, size = await receive_file(request, open_writer, max_bytes=ctx.settings.max_upload_bytes)
     return UploadedFile(uri=ctx.storage.uri(key), size=size)
 
 
@@ -117,11 +120,11 @@ def download_request(
 ) -> FileHTTPRequest:
     """How to download an input of a job you hold (local storage: the `/download` URL
     with your credentials)."""
-    key = files.input_key(session, ctx.storage, worker.id, file_id, worker.attempt)
-    entry = ctx.storage.stat(key)
+    found = files.input_key(session, ctx.storage, worker.id, file_id, worker.attempt)
+    entry = found.storage.stat(found.key)
     if entry is None or entry.is_dir:
         raise NotFound("file not found")
-    if presigned := presigned_get(ctx.storage, key):
+    if presigned := presigned_get(found.storage, found.key):
         return FileHTTPRequest(method="GET", url=presigned)
     uri = files.normalize_uri(file_id)
     url = f"{str(request.base_url).rstrip('/')}/files/{quote(uri, safe='')}/download"
@@ -137,15 +140,15 @@ def download_file(
     file_id: FileId, ctx: ContextDep, worker: WorkerDep, session: SessionDep
 ) -> StreamingResponse:
     """Stream an input file of a job you hold."""
-    key = files.input_key(session, ctx.storage, worker.id, file_id, worker.attempt)
-    entry = ctx.storage.stat(key)
+    found = files.input_key(session, ctx.storage, worker.id, file_id, worker.attempt)
+    entry = found.storage.stat(found.key)
     if entry is None or entry.is_dir:
         raise NotFound("file not found")
-    name = key.rpartition("/")[2]
+    name = found.key.rpartition("/")[2]
     headers = {
         "Content-Length": str(entry.size),
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
     }
     return StreamingResponse(
-        ctx.storage.read(key), media_type="application/octet-stream", headers=headers
+        found.storage.read(found.key), media_type="application/octet-stream", headers=headers
     )

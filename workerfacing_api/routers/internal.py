@@ -7,6 +7,7 @@ listing jobs by status and requeueing a failed one.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response
@@ -58,10 +59,17 @@ _SUBMITTED_JOB_BODY: dict[str, Any] = {
             "model": InvalidSpecRecorded,
             "description": "labcloud: the spec is invalid; the job was recorded as failed",
         },
+        **error_responses(
+            notes={
+                409: "labcloud: the job id is known from another submission "
+                "(`submission_id`): refused, and reported to the user API as that job's error"
+            }
+        ),
     },
 )
 def submit_job(payload: Annotated[dict[str, Any], Body()], ctx: ContextDep) -> Any:
-    """Queue a job (idempotent on `job.meta.job_id`: a repeat changes nothing).
+    """Queue a job (idempotent on `job.meta.job_id` and `submission_id`: a repeat changes
+    nothing; the same job id with another submission id is refused with 409).
 
     A spec that fails validation but names its job is recorded as that job in
     `error` ("invalid spec: …"), reported back to the user API, and answered 202, so
@@ -97,6 +105,7 @@ def list_jobs(
     return [
         QueuedJobSummary(
             job_id=job.job_id,
+            submission_id=job.submission_id,
             status=JobStatus(job.status),
             attempt=job.attempt,
             worker_id=job.worker_id,
@@ -108,9 +117,17 @@ def list_jobs(
 
 
 @router.post("/_jobs/{job_id}/cancel", status_code=http.HTTP_204_NO_CONTENT)
-def cancel_job(job_id: RowId, ctx: ContextDep) -> Response:
+def cancel_job(
+    job_id: RowId,
+    ctx: ContextDep,
+    submission_id: Annotated[
+        uuid.UUID | None,
+        Query(description="labcloud: the submission to cancel; another one's is left alone"),
+    ] = None,
+) -> Response:
     """Cancel a job (idempotent; a job not seen yet will be refused when it arrives)."""
-    ctx.handle_message(TransportMessage("cancel", job_id))
+    payload = {"submission_id": str(submission_id)} if submission_id else {}
+    ctx.handle_message(TransportMessage("cancel", job_id, payload))
     return Response(status_code=http.HTTP_204_NO_CONTENT)
 
 
@@ -138,6 +155,7 @@ def describe_job(job_id: RowId, session: SessionDep) -> QueuedJobState:
     job = leases.get_job(session, job_id)
     return QueuedJobState(
         job_id=job.job_id,
+        submission_id=job.submission_id,
         status=JobStatus(job.status),
         attempt=job.attempt,
         worker_id=job.worker_id,

@@ -24,7 +24,7 @@ from workerfacing_api.db.models import utcnow
 from workerfacing_api.db.session import write_session
 from workerfacing_api.dependencies import ContextDep, SessionDep, Worker, WorkerDep
 from workerfacing_api.schemas import LogChunk
-from workerfacing_api.services import leases, live_logs, queue
+from workerfacing_api.services import leases, live_logs, queue, releases
 
 router = APIRouter(tags=["Jobs"], responses=error_responses(400, 401, 403))
 
@@ -110,10 +110,16 @@ async def pull_jobs(
         await ctx.work_wakeup.wait(min(remaining, RECHECK_S))
 
 
-@router.get("/jobs/{job_id}/status", response_model=JobStatus, responses=error_responses(404))
-def get_job_status(job_id: RowId, _worker: WorkerDep, session: SessionDep) -> JobStatus:
-    """The job's current status."""
-    return JobStatus(leases.get_job(session, job_id).status)
+@router.get(
+    "/jobs/{job_id}/status",
+    response_model=JobStatus,
+    responses=error_responses(notes={404: "not (any longer) yours: stop the job"}),
+)
+def get_job_status(job_id: RowId, worker: WorkerDep, session: SessionDep) -> JobStatus:
+    """The status of a job you hold; 404 for any other job (cancelled, deleted, given to
+    another worker, ended, or never yours)."""
+    job = leases.held_job(session, job_id, worker.id, attempt=worker.attempt, after_error=True)
+    return JobStatus(job.status)
 
 
 @router.put(
@@ -174,9 +180,28 @@ def post_job_log(
     status_code=http.HTTP_204_NO_CONTENT,
     responses=error_responses(notes={404: "not (any longer) yours"}),
 )
-def release_job(job_id: RowId, ctx: ContextDep, worker: WorkerDep) -> Response:
+def release_job(
+    job_id: RowId,
+    ctx: ContextDep,
+    worker: WorkerDep,
+    failed: Annotated[
+        bool,
+        Query(
+            description="labcloud: the run was lost, not stopped: the attempt counts against "
+            "MAX_RETRIES (a hand-back does not)"
+        ),
+    ] = False,
+) -> Response:
     """labcloud: give a held job back (the worker is shutting down); it is queued again
-    at once for another worker instead of after the lease timeout."""
+    at once instead of after the lease timeout, and the attempt does not count."""
     with write_session(ctx.sessions) as session:
-        leases.release(session, job_id, worker.id, utcnow(), worker.attempt)
+        releases.release(
+            session,
+            job_id,
+            worker.id,
+            utcnow(),
+            worker.attempt,
+            failed=failed,
+            max_retries=ctx.settings.max_retries,
+        )
     return Response(status_code=http.HTTP_204_NO_CONTENT)

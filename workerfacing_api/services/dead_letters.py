@@ -92,5 +92,13 @@ def requeue_job(session: Session, job_id: int, now: dt.datetime) -> RequeueResul
     )
     if cast(CursorResult[Any], result).rowcount != 1:  # the row lock makes this unreachable
         raise Conflict(f"job {job_id} changed meanwhile; try again")
-    add_event(session, job_id, new, REQUEUED_BY_OPERATOR, now, operator_requeue=True)
+    add_event(
+        session,
+        job_id,
+        new,
+        REQUEUED_BY_OPERATOR,
+        now,
+        submission_id=job.submission_id,
+        operator_requeue=True,
+    )
     return RequeueResult(requeued=True, status=new)

@@ -141,7 +141,9 @@ def update_status(
     current = JobStatus(job.status)
     if current.is_terminal:
         if status is current and runtime_details:
-            add_event(session, job.job_id, current, runtime_details, now)
+            add_event(
+                session, job.job_id, current, runtime_details, now, submission_id=job.submission_id
+            )
         return StatusOutcome.heartbeat
     lease = current_attempt(session, job)
     if status is current:
@@ -164,7 +166,7 @@ def update_status(
             lease.outcome = new.value
     else:
         _extend(job, lease, lease_until, now)
-    add_event(session, job.job_id, new, runtime_details, now)
+    add_event(session, job.job_id, new, runtime_details, now, submission_id=job.submission_id)
     return StatusOutcome.moved
 
 
@@ -305,7 +307,7 @@ def sweep(session: Session, now: dt.datetime, max_retries: int, limits: TimeLimi
             .values(ended_at=now, outcome=decision.outcome)
             .execution_options(synchronize_session=False)
         )
-        add_event(session, job.job_id, new, details, now)
+        add_event(session, job.job_id, new, details, now, submission_id=job.submission_id)
         (report.requeued if new is JobStatus.queued else report.failed).append(job.job_id)
     return report
 
@@ -368,20 +370,3 @@ def verdict(job: QueuedJob, now: dt.datetime, limits: TimeLimits) -> Verdict | N
             deadline = job.status_changed_at + allowed
             candidates.append((deadline, Verdict(cause, "timeout", final=True)))
     return min(candidates, key=lambda c: c[0])[1] if candidates else None
-
-
-def release(
-    session: Session, job_id: int, worker_id: str, now: dt.datetime, attempt: int | None = None
-) -> None:
-    """The holder gives the job back (it is shutting down): requeue it at once rather
-    than after a lease timeout. The attempt counts, like any other that ended early."""
-    job = held_job(session, job_id, worker_id, attempt=attempt, lock=True)
-    lease = current_attempt(session, job)
-    new = requeue(job.status)
-    move(job, new, now)
-    job.worker_id = None
-    job.lease_expires_at = None
-    if lease is not None:
-        lease.ended_at = now
-        lease.outcome = "released"
-    add_event(session, job.job_id, new, f"released by worker {worker_id}, requeued", now)

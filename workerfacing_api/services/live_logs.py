@@ -88,7 +88,9 @@ def append_chunk(
         new.truncated,
         now,
     )
-    add_log_event(session, job.job_id, lease.number, job.status, now)
+    add_log_event(
+        session, job.job_id, lease.number, job.status, now, submission_id=job.submission_id
+    )
     return True
 
 

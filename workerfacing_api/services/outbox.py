@@ -30,9 +30,11 @@ def add_event(
     runtime_details: str | None,
     now: dt.datetime,
     *,
+    submission_id: str | None,
     operator_requeue: bool = False,
 ) -> None:
-    """Record that user-side job `job_id` moved to `status`, for the relay to report.
+    """Record that user-side job `job_id` (of submission `submission_id`) moved to
+    `status`, for the relay to report.
 
     `operator_requeue` marks an operator's revival of a failed job (`error → queued`),
     the one move back out of a terminal state the user API must accept.
@@ -40,6 +42,7 @@ def add_event(
     session.add(
         StatusOutbox(
             job_id=job_id,
+            submission_id=submission_id,
             status=status.value,
             runtime_details=runtime_details,
             operator_requeue=operator_requeue,
@@ -54,7 +57,13 @@ def add_event(
 
 
 def add_log_event(
-    session: Session, job_id: int, attempt: int, status: str, now: dt.datetime
+    session: Session,
+    job_id: int,
+    attempt: int,
+    status: str,
+    now: dt.datetime,
+    *,
+    submission_id: str | None,
 ) -> None:
     """Record that the live log of attempt `attempt` of job `job_id` changed.
 
@@ -77,6 +86,7 @@ def add_log_event(
         session.add(
             StatusOutbox(
                 job_id=job_id,
+                submission_id=submission_id,
                 kind=LOG_EVENT,
                 attempt=attempt,
                 status=status,

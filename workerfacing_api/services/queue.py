@@ -317,6 +317,7 @@ def claim(
             JobStatus.pulled,
             f"pulled by worker {offer.worker_id} (attempt {job.attempt})",
             now,
+            submission_id=job.submission_id,
         )
     session.flush()
     return jobs

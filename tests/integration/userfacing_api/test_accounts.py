@@ -21,7 +21,13 @@ def test_register_token_and_whoami(client: TestClient) -> None:
     assert body["expires_in"] == 3600 and body["id_token"].count(".") == 2
 
     me = client.get("/user", headers={"Authorization": f"Bearer {body['id_token']}"})
-    assert me.json() == {"email": "bob@example.org", "groups": ["users"]}
+    # labcloud adds the storage figures (the default quota: 100 GiB; nothing stored yet)
+    assert me.json() == {
+        "email": "bob@example.org",
+        "groups": ["users"],
+        "storage_used": 0,
+        "storage_quota": 100 << 30,
+    }
     # registration created the predefined folders
     listing = client.get("/files/", headers={"Authorization": f"Bearer {body['id_token']}"})
     assert [f["path"] for f in listing.json()] == [
@@ -40,7 +46,7 @@ def test_register_with_groups(client: TestClient) -> None:
     assert client.post("/user", data=form, params=groups).status_code == 403
     wrong = client.post("/user", data=form, params=groups, headers={"x-api-key": "x" * 30})
     assert wrong.status_code == 403
-    assert client.post("/token", data=form).status_code == 404  # nothing was created
+    assert client.post("/token", data=form).status_code == 400  # nothing was created
     response = client.post("/user", data=form, params=groups, headers={"x-api-key": API_KEY})
     assert response.status_code == 201
     assert response.json()["groups"] == ["cloud", "workers"]
@@ -66,16 +72,17 @@ def test_weak_password_and_bad_username_are_400(client: TestClient) -> None:
         assert (
             client.post("/user", data={"username": name, "password": PASSWORD}).status_code == 400
         )
-    assert client.post("/token", data={"username": "dave", "password": PASSWORD}).status_code == 404
+    assert client.post("/token", data={"username": "dave", "password": PASSWORD}).status_code == 400
 
 
-def test_wrong_password_is_400_and_unknown_user_404(client: TestClient) -> None:
+def test_wrong_password_and_unknown_user_get_the_same_400(client: TestClient) -> None:
+    """labcloud answers an unknown user as a wrong password (DECODE: 404), so that the
+    answer does not tell which names exist."""
     client.post("/user", data={"username": "erin", "password": PASSWORD})
     wrong = client.post("/token", data={"username": "erin", "password": "nope-nope-1"})
-    assert wrong.status_code == 400
-    assert (
-        client.post("/token", data={"username": "nobody", "password": PASSWORD}).status_code == 404
-    )
+    unknown = client.post("/token", data={"username": "nobody", "password": PASSWORD})
+    assert wrong.status_code == unknown.status_code == 400
+    assert wrong.json() == unknown.json() == {"detail": "incorrect username or password"}
 
 
 def test_login_sets_a_secure_cookie_that_authenticates(client: TestClient) -> None:

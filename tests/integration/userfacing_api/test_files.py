@@ -130,17 +130,33 @@ def test_delete(client: TestClient, alice: dict, storage_root: Path) -> None:
     upload(client, alice, "config", "c.yaml", b"1")
     assert client.delete("/files/data/d/a.txt", headers=alice).status_code == 204
     assert client.get("/files/data/d/", headers=alice).json() == []
-    assert client.delete("/files/data", headers=alice).status_code == 204  # emptied, kept
+    assert client.delete("/files/data/d", headers=alice).status_code == 204
     assert client.get("/files/data/", headers=alice).json() == []
-    assert client.delete("/files/", headers=alice).status_code == 204  # root: emptied, re-created
-    assert [f["path"] for f in client.get("/files/", headers=alice).json()] == [
+    assert client.delete("/files/data/nothing", headers=alice).status_code == 204
+
+
+@pytest.mark.parametrize(
+    "path", ["", "/", "data", "data/", "config", "artifact", "output/", "log", "//log//"]
+)
+def test_the_root_and_predefined_folders_cannot_be_deleted(
+    client: TestClient, alice: dict, path: str
+) -> None:
+    # labcloud departs from DECODE here: it would empty the folder (or the whole account)
+    upload(client, alice, "data/d", "a.txt", b"1")
+    upload(client, alice, "config", "c.yaml", b"1")
+    response = client.delete(f"/files/{path}", headers=alice)
+    assert response.status_code == 405, response.text
+    assert "cannot be deleted" in response.json()["detail"]
+    assert [f["path"] for f in client.get("/files/?recursive=true", headers=alice).json()] == [
         "artifact/",
         "config/",
+        "config/c.yaml",
         "data/",
+        "data/d/",
+        "data/d/a.txt",
         "log/",
         "output/",
     ]
-    assert client.delete("/files/data/nothing", headers=alice).status_code == 204
 
 
 # Percent-encoded so that the HTTP client sends them as they are (it would resolve a

@@ -223,6 +223,43 @@ def test_duplicate_job_name_is_409(client: TestClient, alice: dict, login, input
     assert client.post("/jobs", headers=bob, json=no_inputs).status_code == 201  # per user
 
 
+@pytest.mark.parametrize(
+    ("where", "name", "job_name", "folder"),
+    [
+        ("artifact", "model.pt", "model.pt", "artifact/model.pt"),  # an upload named so
+        ("artifact/run-a", "weights.bin", "run-a", "artifact/run-a"),
+        ("data", "x", "x", None),  # data/ holds no job results: no conflict
+    ],
+)
+def test_a_job_cannot_take_result_folders_that_hold_the_users_files(
+    client: TestClient, alice: dict, where: str, name: str, job_name: str, folder: str | None
+) -> None:
+    put(client, alice, where, name, b"the user's own")
+    body = job_body(job_name, attributes={"files_down": {}, "env_vars": None})
+    response = client.post("/jobs", headers=alice, json=body)
+    if folder is None:
+        assert response.status_code == 201, response.text
+        return
+    assert response.status_code == 409, response.text
+    assert f"'{folder}' already exists" in response.json()["detail"]
+    assert outbox(client) == [] and client.get("/jobs", headers=alice).json() == []
+    upload = client.get(f"/files/{where}/{name}/download", headers=alice)
+    assert upload.content == b"the user's own"
+
+
+def test_an_empty_result_folder_may_be_taken_and_goes_with_the_job(
+    client: TestClient, alice: dict
+) -> None:
+    assert client.post("/files/artifact/run-e/", headers=alice).status_code == 201
+    put(client, alice, "artifact", "run-e.txt", b"a neighbour with the same start")
+    body = job_body("run-e", attributes={"files_down": {}, "env_vars": None})
+    response = client.post("/jobs", headers=alice, json=body)
+    assert response.status_code == 201, response.text
+    assert client.delete(f"/jobs/{response.json()['id']}", headers=alice).status_code == 204
+    left = [f["path"] for f in client.get("/files/artifact/", headers=alice).json()]
+    assert left == ["artifact/run-e.txt"]
+
+
 def test_list_is_newest_first_and_paged(client: TestClient, alice: dict) -> None:
     for i in range(5):
         body = job_body(f"job-{i}", attributes={"files_down": {}, "env_vars": None})
@@ -256,7 +293,7 @@ def test_delete_cancels_and_removes_outputs(client: TestClient, alice: dict, sto
     assert client.get(f"/jobs/{job_id}", headers=alice).status_code == 404
     assert not out.exists()
     kinds = [(m.kind, m.job_id) for m in outbox(client)]
-    assert kinds == [("submit", job_id), ("cancel", job_id)]
+    assert kinds == [("cancel", job_id)]  # all that is left of it, until delivered
     with client.app.state.ctx.sessions() as session:  # type: ignore[attr-defined]
         assert session.get(Job, job_id) is None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ import pytest
 
 from worker.runners.base import LOG_TAIL_CHARS, RunSpec, run_to_completion
 from worker.runners.docker import JOB_LABEL, DockerRunner, container_name
+from worker.staging import create_job_dir, share_with_container, stage_inputs
 
 
 @pytest.fixture
@@ -178,3 +181,40 @@ def test_container_name_is_valid_and_unique(job_id):
     assert a != b
     assert a.startswith("labcloud-job-")
     assert all(c.isalnum() or c in "_.-" for c in a)
+
+
+@pytest.fixture
+def non_root_image(runner, test_image) -> Iterator[str]:
+    """The test image with `USER 1000:1000`, as many published images run."""
+    tag = f"localhost/labcloud-busybox:non-root-{uuid.uuid4().hex[:6]}"
+    recipe = f"FROM {test_image}\nUSER 1000:1000\n".encode()
+    runner.client.images.build(fileobj=io.BytesIO(recipe), tag=tag, pull=False, rm=True)
+    yield tag
+    runner.client.images.remove(tag, force=True)
+
+
+@pytest.mark.podman
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "left-private"])
+def test_a_non_root_container_user_reads_what_was_staged_under_umask_077(
+    runner, non_root_image, tmp_path, shared
+):
+    old = os.umask(0o077)  # as under `labcloud up`
+    try:
+        jobdir = create_job_dir(tmp_path / "scratch", "non-root")
+        stage_inputs(jobdir, {"data/in.txt": "u"}, lambda _uri, dest: dest.write_text("input"))
+        if shared:  # what the worker does before every run
+            share_with_container(jobdir)
+    finally:
+        os.umask(old)
+    spec = RunSpec(
+        command="id -u; cat /files/data/in.txt",
+        files_dir=jobdir,
+        image=non_root_image,
+        job_id=f"t-{uuid.uuid4().hex[:8]}",
+    )
+    outcome = run_to_completion(runner, spec, tick_s=0.2)
+    if shared:
+        assert outcome.exit_code == 0, outcome.log
+        assert outcome.log.split() == ["1000", "input"]
+    else:  # the control: private modes would lock such a container out
+        assert outcome.exit_code != 0 and "Permission denied" in outcome.log

@@ -5,6 +5,7 @@ after each test."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,10 @@ def job_payload(
     gpus: int = 0,
     runner: str = "docker",
     timeout: int | None = None,
+    submission_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """A SubmittedJob as the user API sends it."""
+    """A SubmittedJob as the user API sends it; its submission id is the same for every
+    payload of one job id, unless given."""
     spec = SubmittedJob(
         job=JobSpecs(
             app=AppSpecs(cmd=["sh", "-c", "echo hi"], env={"A": "1"}),
@@ -110,8 +113,14 @@ def job_payload(
             log=f"local://{user}/log/job{job_id}",
             artifact=f"local://{user}/artifact/job{job_id}",
         ),
+        submission_id=submission_id or submission_of(job_id),
     )
     return spec.model_dump(mode="json")
+
+
+def submission_of(job_id: int) -> uuid.UUID:
+    """The submission id `job_payload` gives job `job_id` by default."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"labcloud-test-job-{job_id}")
 
 
 class WorkerAPI:

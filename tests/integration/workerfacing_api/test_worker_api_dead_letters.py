@@ -9,7 +9,13 @@ import pytest
 import sqlalchemy as sa
 
 from shared.transport.base import TransportMessage
-from tests.integration.workerfacing_api.conftest import API_KEY, MakeAPI, WorkerAPI, job_payload
+from tests.integration.workerfacing_api.conftest import (
+    API_KEY,
+    MakeAPI,
+    WorkerAPI,
+    job_payload,
+    submission_of,
+)
 from workerfacing_api.db.models import StatusOutbox, utcnow
 
 KEY = {"x-api-key": API_KEY}
@@ -149,6 +155,7 @@ def test_the_dead_letters_newest_first(api: WorkerAPI) -> None:
     assert letters[0]["terminal_reason"] == "error reported by worker b"
     assert set(letters[0]) == {
         "job_id",
+        "submission_id",
         "status",
         "attempt",
         "worker_id",
@@ -188,6 +195,7 @@ def test_requeue_gives_a_failed_job_another_round(api: WorkerAPI) -> None:
     state = api.describe(1)
     assert state == {
         "job_id": 1,
+        "submission_id": str(submission_of(1)),
         "status": "queued",
         "attempt": 1,
         "worker_id": None,

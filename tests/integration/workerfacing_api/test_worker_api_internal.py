@@ -37,6 +37,7 @@ def test_submit_echoes_the_job(api: WorkerAPI) -> None:
     state = api.describe(5)
     assert state == {
         "job_id": 5,
+        "submission_id": payload["submission_id"],
         "status": "queued",
         "attempt": 0,
         "worker_id": None,

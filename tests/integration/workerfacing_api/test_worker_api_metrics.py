@@ -14,7 +14,7 @@ from tests.integration.workerfacing_api.conftest import (
     job_payload,
 )
 from tests.support.metrics import Scrape, parse
-from workerfacing_api.db.models import StatusOutbox, utcnow
+from workerfacing_api.db.models import QueuedJob, StatusOutbox, utcnow
 
 
 def scrape(api: WorkerAPI) -> Scrape:
@@ -52,6 +52,25 @@ def test_an_idle_queue_reads_zero(api: WorkerAPI) -> None:
         "labcloud_http_request_duration_seconds",
     ):
         assert family in m.families
+
+
+def test_the_oldest_queued_job_age_by_environment(api: WorkerAPI) -> None:
+    assert scrape(api).labels("labcloud_queue_oldest_age_seconds", "environment") == {
+        "local": 0,
+        "cloud": 0,
+        "any": 0,
+    }
+    api.submit(1, environment="cloud")
+    api.submit(2, environment="cloud")
+    with api.ctx.sessions.begin() as session:  # job 1 was queued 300 s ago (a requeue resets it)
+        session.execute(
+            sa.update(QueuedJob)
+            .where(QueuedJob.job_id == 1)
+            .values(status_changed_at=utcnow() - dt.timedelta(seconds=300))
+        )
+    ages = scrape(api).labels("labcloud_queue_oldest_age_seconds", "environment")
+    assert 300 <= ages["cloud"] < 3600
+    assert ages["local"] == 0 and ages["any"] == 0
 
 
 def test_queue_depth_leases_claims_and_start_latency(api: WorkerAPI) -> None:

@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
 from alembic.config import Config
-from alembic.migration import MigrationContext
 
-from tests.support.databases import fresh_database
+from tests.support.databases import fresh_database, schema_differences
 from workerfacing_api.db.models import Base
 from workerfacing_api.db.session import MIGRATIONS, VERSION_TABLE, upgrade
 
@@ -21,20 +19,7 @@ KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def _differences(url: str) -> list[object]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            context = MigrationContext.configure(
-                conn,
-                opts={
-                    "compare_type": True,
-                    "compare_server_default": True,
-                    "version_table": VERSION_TABLE,
-                },
-            )
-            return list(compare_metadata(context, Base.metadata))
-    finally:
-        engine.dispose()
+    return schema_differences(url, Base.metadata, VERSION_TABLE)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -20,9 +20,15 @@ import uvicorn
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.integration.workerfacing_api.conftest import API_KEY, MakeAPI, WorkerAPI
+from tests.integration.workerfacing_api.conftest import API_KEY, MakeAPI, WorkerAPI, submission_of
 from workerfacing_api.db.models import StatusOutbox, utcnow
 from workerfacing_api.pollers import relay
+
+
+def event(job_id: int, status: str, details: str | None, **extra: object) -> dict[str, object]:
+    """A status event as the relay sends it, for a job of `job_payload`."""
+    body = {"job_id": job_id, "status": status, "runtime_details": details}
+    return {**body, "submission_id": str(submission_of(job_id)), **extra}
 
 
 @dataclass
@@ -44,6 +50,7 @@ class StubUserAPI:
     takes_logs: bool = True  # False: an older user API, without the route
     takes_batches: bool = True  # False: an older user API, without `/_job_statuses`
     batch_delay: float = 0.0  # seconds a batch stays in flight
+    max_batch: int | None = None  # a bigger batch gets 413, as over MAX_REQUEST_BYTES
     on_log: Callable[[dict[str, Any]], object] | None = None  # runs while a log call is open
 
     def reset(self) -> None:
@@ -58,6 +65,7 @@ class StubUserAPI:
             self.takes_logs = True
             self.takes_batches = True
             self.batch_delay = 0.0
+            self.max_batch = None
             self.on_log = None
 
     def _take(self, body: dict[str, Any]) -> str:
@@ -105,6 +113,9 @@ class StubUserAPI:
                 return JSONResponse({"detail": "Not Found"}, status_code=404)
             if x_api_key != API_KEY:
                 return JSONResponse({"detail": "unauthorized"}, status_code=401)
+            if self.max_batch is not None and len(body["events"]) > self.max_batch:
+                detail = "the request body is too large (MAX_REQUEST_BYTES)"
+                return JSONResponse({"detail": detail}, status_code=413)
             time.sleep(self.batch_delay)
             with self.lock:
                 outcomes = [self._take(event) for event in body["events"]]
@@ -183,11 +194,11 @@ def test_events_are_delivered_in_order_with_their_details(
     report = relay.run_once(api.ctx.sessions, client)
     assert report.delivered == 5
     assert stub.accepted == [
-        {"job_id": 1, "status": "queued", "runtime_details": None},
-        {"job_id": 1, "status": "pulled", "runtime_details": "pulled by worker a (attempt 1)"},
-        {"job_id": 1, "status": "preprocessing", "runtime_details": "preprocessing!"},
-        {"job_id": 1, "status": "running", "runtime_details": "running!"},
-        {"job_id": 1, "status": "finished", "runtime_details": "finished!"},
+        event(1, "queued", None),
+        event(1, "pulled", "pulled by worker a (attempt 1)"),
+        event(1, "preprocessing", "preprocessing!"),
+        event(1, "running", "running!"),
+        event(1, "finished", "finished!"),
     ]
     assert relay.run_once(api.ctx.sessions, client).delivered == 0  # nothing twice
     assert len(stub.calls) == 5
@@ -220,7 +231,7 @@ def test_jobs_are_independent(api: WorkerAPI, stub: StubUserAPI, client: httpx.C
     stub.fail_next = 1  # job 1's first event fails
     report = relay.run_once(api.ctx.sessions, client)
     assert (report.failed, report.delivered) == (1, 1)
-    assert stub.accepted == [{"job_id": 2, "status": "queued", "runtime_details": None}]
+    assert stub.accepted == [event(2, "queued", None)]
 
 
 def test_job_deleted_at_the_user_api_is_cancelled_here(
@@ -264,7 +275,7 @@ def test_the_background_relay_delivers_within_moments(make_api: MakeAPI, stub: S
     deadline = time.monotonic() + 3
     while not stub.accepted and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert stub.accepted == [{"job_id": 1, "status": "queued", "runtime_details": None}]
+    assert stub.accepted == [event(1, "queued", None)]
 
 
 def test_an_operator_requeue_is_marked_for_the_user_api(
@@ -274,13 +285,8 @@ def test_an_operator_requeue_is_marked_for_the_user_api(
     assert api.requeue(1).json() == {"requeued": True, "status": "queued"}
     assert relay.run_once(api.ctx.sessions, client).delivered == 5
     assert stub.accepted[-2:] == [
-        {"job_id": 1, "status": "error", "runtime_details": "error!"},
-        {
-            "job_id": 1,
-            "status": "queued",
-            "runtime_details": "requeued by an operator",
-            "operator_requeue": True,
-        },
+        event(1, "error", "error!"),
+        event(1, "queued", "requeued by an operator", operator_requeue=True),
     ]
     # Only that event carries the marker; a later requeue by the sweeper does not.
     assert [("operator_requeue" in body) for body in stub.accepted] == [False] * 4 + [True]
@@ -326,7 +332,14 @@ def test_a_live_log_goes_once_with_the_latest_tail_in_its_place(
     report = relay.run_once(api.ctx.sessions, client)
     assert report.delivered == 5  # queued, pulled, running, the log (once), finished
     assert stub.logs == [
-        {"job_id": 1, "attempt": 1, "log": "0\n1\n2\n", "truncated": False, "end": 6}
+        {
+            "job_id": 1,
+            "attempt": 1,
+            "log": "0\n1\n2\n",
+            "truncated": False,
+            "end": 6,
+            "submission_id": str(submission_of(1)),
+        }
     ]
     assert [b["status"] for b in stub.accepted] == ["queued", "pulled", "running", "finished"]
     late = api.client.post(
@@ -497,6 +510,18 @@ def test_an_older_user_api_gets_the_events_one_by_one(
     api.submit(3)
     assert relay.run_once(api.ctx.sessions, client).delivered == 1
     assert stub.requests[-1] == "/_job_status" and stub.requests.count("/_job_statuses") == 1
+
+
+def test_a_batch_over_the_user_apis_body_limit_goes_one_by_one(
+    api: WorkerAPI, stub: StubUserAPI, client: httpx.Client
+) -> None:
+    stub.max_batch = 2
+    for job_id in (1, 2, 3):
+        api.submit(job_id)
+    report = relay.run_once(api.ctx.sessions, client)
+    assert (report.delivered, report.failed) == (3, 0)
+    assert stub.requests == ["/_job_statuses"] + ["/_job_status"] * 3
+    assert sorted(b["job_id"] for b in stub.accepted) == [1, 2, 3]
 
 
 def test_two_relays_claim_disjoint_events(

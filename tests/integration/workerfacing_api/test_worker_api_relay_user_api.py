@@ -6,6 +6,7 @@ fallback to `PUT /_job_status` for a user API without the batch route."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from tests.integration.userfacing_api.conftest import make_settings as user_sett
 from tests.integration.userfacing_api.test_job_status import new_job
 from tests.integration.workerfacing_api.conftest import API_KEY, WorkerAPI
 from tests.support.databases import fresh_database
-from userfacing_api.db.models import StatusEvent
+from userfacing_api.db.models import Job, StatusEvent
 from userfacing_api.db.session import upgrade as upgrade_user_db
 from userfacing_api.main import create_app as create_user_app
 from userfacing_api.services import status as status_service
@@ -101,7 +102,9 @@ def start(api: WorkerAPI, user: UserAPI, *statuses: str) -> int:
     """A job submitted at the user API, at the worker API too, pulled and moved on."""
     job_id = new_job(user.client, user.alice, f"job-{len(user.started)}")
     user.started.append(job_id)
-    api.submit(job_id)
+    with user.app.state.ctx.sessions() as session:
+        submission = session.get(Job, job_id).submission_id
+    api.submit(job_id, submission_id=uuid.UUID(submission))
     if statuses:
         worker = api.headers("a")
         assert job_id in api.pull(worker)

@@ -120,7 +120,7 @@ def test_a_failed_commit_raises_its_error_not_the_cleanups(
             raise PermissionError(13, "Permission denied", str(self))
 
     writer._tmp = StuckPath(writer._tmp)
-    with caplog.at_level(logging.WARNING), pytest.raises(FileExistsError):
+    with caplog.at_level(logging.WARNING), pytest.raises(NotADirectoryError):
         writer.commit()
     assert "could not abort LocalWriter('u/d/a.bin')" in caplog.text
     assert "PermissionError: Permission denied" in caplog.text

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from shared.storage.s3 import _PART_SIZE, S3Writer
+from shared.storage.s3_writer import _PART_SIZE, S3Writer
 
 SECRET = "wJalrXUtnFEMI-not-a-real-secret"
 

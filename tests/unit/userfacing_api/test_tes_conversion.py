@@ -12,8 +12,10 @@ from shared.api.errors import BadRequest, Forbidden
 from shared.storage.local import LocalStorage
 from userfacing_api.services import tes
 from userfacing_api.services.files import UserFiles
+from userfacing_api.services.job_limits import InputFiles, JobLimits
 
 LOCAL = tes.TesConfig(("docker.io/library/*", "localhost/*"), "local")
+ROOMY = JobLimits(**dict.fromkeys(JobLimits.__dataclass_fields__, 10**6))  # bounds nothing here
 
 
 @pytest.fixture
@@ -123,6 +125,7 @@ def test_inputs_become_files_down(files: UserFiles) -> None:
         ),
         files,
         LOCAL,
+        InputFiles(ROOMY),
     )
     assert inputs[0].files == {"": "local://ada/data/exp/a.txt"}
     assert inputs[1].type == "DIRECTORY"
@@ -151,7 +154,7 @@ def test_inputs_become_files_down(files: UserFiles) -> None:
 )
 def test_bad_inputs(files: UserFiles, given: dict[str, Any], message: str) -> None:
     with pytest.raises(BadRequest, match=message):
-        tes._inputs(task(inputs=[given]), files, LOCAL)
+        tes._inputs(task(inputs=[given]), files, LOCAL, InputFiles(ROOMY))
 
 
 def test_outputs_land_below_one_upload_folder(files: UserFiles) -> None:

@@ -88,3 +88,87 @@ def test_cloud_pollers_syntax(spec, expected):
 def test_bad_cloud_pollers_are_named(spec, message):
     with pytest.raises(ValueError, match=message):
         parse_pollers(spec)
+
+
+def test_through_an_access_point_job_directories_are_found_below_its_root(tmp_path: Path):
+    volume = EfsVolume(mount_dir=tmp_path, file_system_id="fs-12345678", root="/labcloud")
+    job_dir = tmp_path / "worker-ab12" / "42"
+    job_dir.mkdir(parents=True)
+    assert volume.root_directory(job_dir) == "/labcloud/worker-ab12/42"
+    settings = CloudSettings(
+        efs_file_system_id="fs-1", efs_root_directory="/labcloud/", batch_job_queue="q"
+    )
+    runner = make_cloud_runner(
+        "batch", settings, owner="o", mount_dir=tmp_path, client=object(), logs_client=object()
+    )
+    assert runner.volume.root_directory(job_dir) == "/labcloud/worker-ab12/42"
+
+
+class _RecordingBatch:
+    """Just enough of a Batch client to see what a start registers and submits."""
+
+    def __init__(self) -> None:
+        self.registered: list[dict] = []
+
+    def describe_job_definitions(self, **_kwargs: object) -> dict:
+        return {"jobDefinitions": []}
+
+    def register_job_definition(self, **kwargs: object) -> dict:
+        self.registered.append(kwargs)
+        return {"jobDefinitionArn": "arn:aws:batch:eu-central-1:1:job-definition/d:1"}
+
+    def submit_job(self, **_kwargs: object) -> dict:
+        return {"jobId": "j-1"}
+
+
+def _batch_runner(tmp_path: Path, platform: str, client: _RecordingBatch):
+    from worker.runners.batch import BatchRunner
+
+    return BatchRunner(
+        job_queue="q",
+        volume=EfsVolume(mount_dir=tmp_path, file_system_id="fs-1"),
+        owner="o",
+        client=client,
+        logs_client=object(),
+        platform=platform,
+        execution_role_arn="arn:aws:iam::1:role/exec",
+    )
+
+
+def test_a_fargate_batch_queue_gets_fargate_job_definitions(tmp_path: Path):
+    from worker.runners.base import RunSpec
+
+    client = _RecordingBatch()
+    runner = _batch_runner(tmp_path, "FARGATE", client)
+    runner.start(RunSpec(job_id="7", command="true", files_dir=tmp_path, image="busybox"))
+    (registered,) = client.registered
+    assert registered["platformCapabilities"] == ["FARGATE"]
+    properties = registered["containerProperties"]
+    assert properties["networkConfiguration"] == {"assignPublicIp": "DISABLED"}
+    assert properties["fargatePlatformConfiguration"] == {"platformVersion": "LATEST"}
+    assert properties["executionRoleArn"] == "arn:aws:iam::1:role/exec"
+    with pytest.raises(CloudRunError, match="GPUs need an EC2"):
+        runner.start(RunSpec(job_id="8", command="true", files_dir=tmp_path, image="b", gpus=1))
+
+
+def test_an_ec2_batch_queue_keeps_ec2_job_definitions(tmp_path: Path):
+    from worker.runners.base import RunSpec
+
+    client = _RecordingBatch()
+    runner = _batch_runner(tmp_path, "EC2", client)
+    runner.start(RunSpec(job_id="7", command="true", files_dir=tmp_path, image="b", gpus=1))
+    (registered,) = client.registered
+    assert registered["platformCapabilities"] == ["EC2"]
+    assert "networkConfiguration" not in registered["containerProperties"]
+    resources = registered["containerProperties"]["resourceRequirements"]
+    assert {"type": "GPU", "value": "1"} in resources
+
+
+def test_batch_on_fargate_needs_an_execution_role(tmp_path: Path):
+    settings = CloudSettings(
+        efs_file_system_id="fs-1", batch_job_queue="q", batch_platform="FARGATE"
+    )
+    with pytest.raises(ValueError, match="EXECUTION_ROLE_ARN"):
+        make_cloud_runner(
+            "batch", settings, owner="o", mount_dir=tmp_path, logs_client=object(), client=object()
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from worker.staging import (
     make_output_dirs,
     plan_downloads,
     remove_job_dir,
+    share_with_container,
     stage_inputs,
     write_job_log,
 )
@@ -167,3 +169,36 @@ def test_job_dirs_are_unique_and_removed(tmp_path):
     remove_job_dir(a)
     remove_job_dir(a)  # idempotent
     assert not a.exists() and b.exists()
+
+
+def test_staged_files_are_readable_by_a_container_user_whatever_the_umask(
+    tmp_path: Path,
+) -> None:
+    old = os.umask(0o077)  # as under `labcloud up`
+    try:
+        scratch = tmp_path / "scratch"
+        jobdir = create_job_dir(scratch, "7")
+        make_output_dirs(jobdir, {OutputKind.output: "output"})
+        stage_inputs(jobdir, {"data/sub/x.csv": "local://u/data/sub/x.csv"}, Recorder())
+        os.symlink("/etc", jobdir / "data" / "link")
+        (jobdir / "shared").mkdir(mode=0o777)
+        os.chmod(jobdir / "shared", 0o777)  # a TES volume, open to every executor
+        share_with_container(jobdir)
+    finally:
+        os.umask(old)
+    modes = {
+        p.relative_to(tmp_path).as_posix(): stat.S_IMODE(os.lstat(p).st_mode)
+        for p in [scratch, *scratch.rglob("*")]
+        if not p.is_symlink()
+    }
+    job = jobdir.relative_to(tmp_path).as_posix()
+    assert modes == {
+        "scratch": 0o700,  # the private level that keeps other local users out
+        job: 0o755,
+        f"{job}/output": 0o755,
+        f"{job}/data": 0o755,
+        f"{job}/data/sub": 0o755,
+        f"{job}/data/sub/x.csv": 0o644,
+        f"{job}/shared": 0o777,
+    }
+    assert stat.S_IMODE(os.stat("/etc").st_mode) == 0o755  # a link is not followed

@@ -242,3 +242,14 @@ def test_uri_refuses_unsafe_keys(storage: S3Storage) -> None:
 def test_a_bucket_name_is_required() -> None:
     with pytest.raises(ValueError):
         S3Storage("", client=object())
+
+
+def test_a_scoped_view_writes_markers_only_within_its_folder(
+    storage: S3Storage, object_names: Callable[[], set[str]]
+) -> None:
+    job = storage.scoped("ada/output/job1")
+    job.mkdir("ada/output/job1/sub")
+    assert object_names() == {"user_data/ada/output/job1/", "user_data/ada/output/job1/sub/"}
+    storage.write("ada/output/f", io.BytesIO(b"a file where a folder of the view would go"))
+    with pytest.raises(NotADirectoryError):  # parents above the scope are still checked
+        storage.scoped("ada/output/f/x").mkdir("ada/output/f/x")

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
+from shared.storage.base import OutsideScope
 from shared.storage.paths import UnsafePath
 from shared.storage.s3 import S3Storage
 
@@ -147,3 +148,15 @@ def test_presigning_refuses_unsafe_keys(storage: S3Storage) -> None:
             storage.presigned_get(key)
         with pytest.raises(UnsafePath):
             storage.presigned_post(key)
+
+
+def test_a_scoped_view_presigns_nothing_outside_its_folder(storage: S3Storage) -> None:
+    ada = storage.scoped("ada")
+    for key in ("bob/data/x", "adam/x", ""):
+        with pytest.raises(OutsideScope):
+            ada.presigned_get(key)
+        with pytest.raises(OutsideScope):
+            ada.presigned_post(key)
+    policy = policy_of(ada.presigned_post(FOLDER))
+    assert ["starts-with", "$key", f"user_data/{FOLDER}/"] in policy["conditions"]
+    assert f"/user_data/{FOLDER}/x.tif?" in ada.presigned_get(f"{FOLDER}/x.tif")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.storage.base import Entry, Storage, StorageError
+from shared.storage.base import Entry, OutsideScope, Storage, StorageError, file_in_the_way
 from shared.storage.local import LocalStorage
 from shared.storage.paths import UnsafePath
 from shared.storage.s3 import S3Storage
@@ -352,3 +352,98 @@ def test_unsafe_keys_are_refused(storage: Storage, call: Callable[[Storage, str]
         with pytest.raises(UnsafePath):
             call(storage, key)
     assert tree(storage, "ada") == {Entry("ada/ok", False, 2)}
+
+
+# -- scoped views --------------------------------------------------------------------
+
+OUTSIDE_ADA = ["bob/data/x", "ad", "ada2/x", "", "adafruit"]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s, k: s.stat(k),
+        lambda s, k: list(s.list(k)),
+        lambda s, k: list(s.read(k)),
+        lambda s, k: s.write(k, io.BytesIO(b"x")),
+        lambda s, k: s.writer(k),
+        lambda s, k: s.mkdir(k),
+        lambda s, k: s.move(k, "ada/moved"),
+        lambda s, k: s.move("ada/ok", k),
+        lambda s, k: s.delete(k),
+        lambda s, k: s.uri(k),
+        lambda s, k: s.scoped(k),
+    ],
+    ids=[
+        "stat", "list", "read", "write", "writer", "mkdir", "move-from", "move-to",
+        "delete", "uri", "scoped",
+    ],
+)  # fmt: skip
+def test_a_scoped_view_refuses_every_key_outside_its_folder(
+    storage: Storage, call: Callable[[Storage, str], object]
+) -> None:
+    put(storage, "ada/ok", b"ok")
+    put(storage, "bob/data/x", b"bob's")
+    ada = storage.scoped("ada")
+    assert ada.scope == "ada" and storage.scope == ""
+    for key in OUTSIDE_ADA:
+        with pytest.raises(OutsideScope):
+            call(ada, key)
+    assert content(storage, "bob/data/x") == b"bob's"
+    assert tree(storage, "ada") == {Entry("ada/ok", False, 2)}
+
+
+def test_a_scoped_view_works_within_its_folder(storage: Storage) -> None:
+    ada = storage.scoped("ada")
+    put(ada, "ada/data/a.txt", b"a")
+    ada.mkdir("ada/data/sub")
+    ada.move("ada/data/a.txt", "ada/data/sub/a.txt")
+    assert tree(ada, "ada") == {
+        Entry("ada/data", True),
+        Entry("ada/data/sub", True),
+        Entry("ada/data/sub/a.txt", False, 1),
+    }
+    assert ada.stat("ada") == Entry("ada", True)
+    assert ada.key_for_uri(ada.uri("ada/data/sub/a.txt")) == "ada/data/sub/a.txt"
+    assert ada.uri("ada/data") == storage.uri("ada/data")  # the same names on the wire
+    assert file_in_the_way(ada, "ada/data/sub/a.txt/deeper") == "ada/data/sub/a.txt"
+    ada.delete("ada/data/sub")
+    assert tree(storage, "") == {Entry("ada", True), Entry("ada/data", True)}
+
+
+def test_a_view_of_a_missing_folder_stops_at_its_scope(storage: Storage) -> None:
+    job = storage.scoped("ada/output/job1")
+    assert job.stat("ada/output/job1") is None
+    assert file_in_the_way(job, "ada/output/job1/sub") is None  # never looks above
+    put(job, "ada/output/job1/sub/r.txt", b"r")
+    assert content(storage, "ada/output/job1/sub/r.txt") == b"r"
+    with pytest.raises(OutsideScope):
+        job.stat("ada/output")
+
+
+def test_a_view_narrows_and_never_widens(storage: Storage) -> None:
+    put(storage, "ada/data/a", b"a")
+    data = storage.scoped("ada").scoped("ada/data")
+    assert data.scope == "ada/data" and content(data, "ada/data/a") == b"a"
+    with pytest.raises(OutsideScope):
+        data.scoped("ada")
+    with pytest.raises(OutsideScope):
+        data.stat("ada/config")
+
+
+def test_a_view_refuses_uris_of_another_folder(storage: Storage) -> None:
+    ada = storage.scoped("ada")
+    for key in ("bob/data/x", "adam/x"):
+        with pytest.raises(OutsideScope):
+            ada.key_for_uri(storage.uri(key))
+    with pytest.raises(UnsafePath):
+        ada.key_for_uri(storage.uri("ada") + "/../bob/x")
+
+
+def test_a_view_may_delete_its_own_folder(storage: Storage) -> None:
+    put(storage, "ada/output/job1/r.txt", b"r")
+    put(storage, "ada/output/job10/r.txt", b"r")
+    job = storage.scoped("ada/output/job1")
+    job.delete("ada/output/job1")
+    assert storage.stat("ada/output/job1") is None
+    assert storage.stat("ada/output/job10/r.txt") is not None

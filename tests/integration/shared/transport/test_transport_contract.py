@@ -29,7 +29,7 @@ from fastapi import Body, FastAPI, Header, Response
 from fastapi.responses import JSONResponse
 
 from shared.auth.api_key import HEADER
-from shared.transport.base import JobTransport, TransportError, TransportMessage
+from shared.transport.base import JobTransport, MessageRefused, TransportError, TransportMessage
 from shared.transport.http import HttpTransport
 from shared.transport.kombu import (
     DEAD_REASON_HEADER,
@@ -53,9 +53,12 @@ class Handler:
         self.handled: list[TransportMessage] = []
         self.failures_left = 0
         self.always_fail = False
+        self.refused: set[int] = set()  # job ids whose messages it refuses for good
 
     def __call__(self, message: TransportMessage) -> None:
         self.calls.append(message)
+        if message.job_id in self.refused:
+            raise MessageRefused(f"job {message.job_id} is another job's id")
         if self.always_fail or self.failures_left > 0:
             self.failures_left -= 1
             raise RuntimeError("the queue database is down")
@@ -363,6 +366,24 @@ def test_a_body_that_is_not_a_message_is_dead_lettered_at_once(
     dead = take(pair, pair.dead_letter_queue, len(garbage))
     assert sorted(map(body_bytes, dead)) == sorted(garbage)
     assert all(m.headers[RECEIVES_HEADER] == 1 for m in dead)
+    assert pair.left_in_queue is not None and pair.left_in_queue() == 0
+
+
+def test_a_refused_message_is_dead_lettered_at_once_and_the_others_go_on(
+    broker_pair: Pair, handler: Handler
+) -> None:
+    pair = broker_pair
+    handler.refused.add(3)
+    relay(pair, [submit(3), submit(4)])
+    pump_until(pair, lambda: len(handler.handled) == 1)
+    pump_quietly(pair)
+    assert [m.job_id for m in handler.calls].count(3) == 1  # never retried
+    assert [m.job_id for m in handler.handled] == [4]
+    assert pair.dead_letter_queue is not None
+    [dead] = take(pair, pair.dead_letter_queue, 1)
+    assert body_bytes(dead) == encode_message(submit(3)).encode()
+    assert dead.headers[DEAD_REASON_HEADER] == "refused: job 3 is another job's id"
+    assert dead.headers[RECEIVES_HEADER] == 1
     assert pair.left_in_queue is not None and pair.left_in_queue() == 0
 
 

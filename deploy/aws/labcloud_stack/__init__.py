@@ -1,0 +1,1 @@
+"""labcloud's AWS deployment as a CDK app: see `stack.LabcloudStack` and README."""
