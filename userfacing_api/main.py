@@ -13,6 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from shared import db
 from shared.api.body_limit import install_limits
 from shared.api.errors import register_error_handlers
+from shared.api.json_body import StrictJSONMiddleware
 from shared.app_config import InvalidCatalogue, open_catalogue
 from shared.auth import make_local_tokens, make_verifier
 from shared.background import BackgroundTasks, Periodic
@@ -261,6 +262,7 @@ def create_app(
         ],
     )
     app.state.ctx = ctx
+    app.add_middleware(StrictJSONMiddleware)  # inside the limit: it reads bounded bodies
     install_limits(app, settings.max_request_bytes)  # before CORS: refusals carry its headers
     if settings.cors_origins:
         app.add_middleware(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import uuid
 from typing import Any, Literal
@@ -18,6 +17,8 @@ from pydantic import (
 
 from shared.jobs.specs import HardwareSpecs
 from shared.jobs.states import JobStatus
+from shared.timestamps import UtcDateTime
+from shared.validation import BigCount, Name, RowId, StorableText
 
 
 class UserGroup(enum.StrEnum):
@@ -61,7 +62,7 @@ class QuotaOverride(BaseModel):
     kind: Literal["user", "group"]
     name: str
     quota_bytes: int
-    updated_at: dt.datetime
+    updated_at: UtcDateTime
 
 
 class QuotaList(BaseModel):
@@ -164,7 +165,13 @@ class Environment(enum.StrEnum):
 
 
 class JobBase(BaseModel):
-    job_name: str = Field(min_length=1, max_length=255, examples=["first-demo"])
+    job_name: Name = Field(
+        min_length=1,
+        max_length=255,
+        description="names the job's output folders: at most 255 bytes of UTF-8, "
+        "no '/', no leading '.', no control characters",
+        examples=["first-demo"],
+    )
     environment: Environment | None = Field(
         default=None, description="cloud, local, or null for any"
     )
@@ -221,9 +228,9 @@ class JobPublic(JobBase):
     id: int
     user_id: str
     user_email: str | None = None
-    date_created: dt.datetime
-    date_started: dt.datetime | None = None
-    date_finished: dt.datetime | None = None
+    date_created: UtcDateTime
+    date_started: UtcDateTime | None = None
+    date_finished: UtcDateTime | None = None
     status: JobStatus
     runtime_details: str | None = None
     paths_out: PathsOut
@@ -239,9 +246,9 @@ SUBMISSION_ID_FIELD = (
 class JobStatusUpdate(BaseModel):
     """Sent by the worker API to `PUT /_job_status`."""
 
-    job_id: int
+    job_id: RowId
     status: JobStatus
-    runtime_details: str | None = None
+    runtime_details: StorableText | None = None
     operator_requeue: bool = Field(
         default=False, description="labcloud: an operator requeued this failed job"
     )
@@ -277,11 +284,11 @@ class JobLogUpdate(BaseModel):
     """Sent by the worker API to `PUT /_job_log` (labcloud): the latest tail of an
     attempt's output."""
 
-    job_id: int
-    attempt: int = Field(ge=0)
-    log: str = Field(max_length=64 * 1024)
+    job_id: RowId
+    attempt: RowId
+    log: StorableText = Field(max_length=64 * 1024)
     truncated: bool = False
-    end: int = Field(ge=0, description="where `log` ends, in characters of the attempt's output")
+    end: BigCount = Field(description="where `log` ends, in characters of the attempt's output")
     submission_id: uuid.UUID | None = Field(default=None, description=SUBMISSION_ID_FIELD)
 
 
@@ -298,7 +305,7 @@ class StatusChange(BaseModel):
     """One applied status change of a job (`GET /jobs/{id}/statuses`, labcloud)."""
 
     status: JobStatus
-    time: dt.datetime
+    time: UtcDateTime
     runtime_details: str | None = None
 
 
@@ -312,4 +319,4 @@ class AccountPublic(BaseModel):
         description="closed: its files, jobs and tokens are gone; the name may be registered "
         "again as a new account"
     )
-    created_at: dt.datetime
+    created_at: UtcDateTime

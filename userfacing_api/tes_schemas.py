@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.validation import INT32_MAX
+
 TES_VERSION = "1.1.0"
 
 
@@ -66,10 +68,11 @@ class TesOutput(_In):
 
 
 class TesResources(_In):
-    cpu_cores: int | None = Field(default=None, ge=1)
+    cpu_cores: int | None = Field(default=None, ge=1, le=INT32_MAX)
     preemptible: bool | None = None
-    ram_gb: float | None = Field(default=None, gt=0)
-    disk_gb: float | None = Field(default=None, gt=0)
+    # ram_gb becomes the job's memory in MB, an Integer column
+    ram_gb: float | None = Field(default=None, gt=0, le=INT32_MAX / 1024, allow_inf_nan=False)
+    disk_gb: float | None = Field(default=None, gt=0, le=INT32_MAX, allow_inf_nan=False)
     zones: list[str] | None = None
     backend_parameters: dict[str, str] | None = None
     backend_parameters_strict: bool | None = None

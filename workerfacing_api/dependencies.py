@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from shared.api.auth import admit, bearer_token, check_api_key, require_group, verify_async
 from shared.auth.tokens import Principal
 from shared.jobs.specs import Environment
+from shared.validation import INT32_MAX
 from workerfacing_api.context import AppContext
 
 WORKERS_GROUP = "workers"
@@ -80,6 +81,8 @@ async def get_worker(
         int | None,
         Header(
             ge=1,
+            le=INT32_MAX,
+            examples=[1],
             description="labcloud: the attempt (lease) this call is about; a stale one gets 404",
         ),
     ] = None,

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from shared import db
 from shared.api.body_limit import install_limits
 from shared.api.errors import register_error_handlers
+from shared.api.json_body import StrictJSONMiddleware
 from shared.auth import make_verifier
 from shared.auth.accounts import AccountGate
 from shared.log_context import JobContextMiddleware
@@ -174,6 +175,7 @@ def create_app(
         ],
     )
     app.state.ctx = ctx
+    app.add_middleware(StrictJSONMiddleware)
     register_error_handlers(app)
     install_limits(app, settings.max_request_bytes)  # MAX_REQUEST_BYTES, and 413/429/507
     ctx.metrics.install(app, ctx.sessions, settings)  # GET /metrics

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from shared.jobs.states import JobStatus
+from shared.timestamps import UtcDateTime
+from shared.validation import BigCount, StorableText
 from workerfacing_api.services.live_logs import MAX_TAIL_CHARS
 
 
@@ -41,6 +42,15 @@ class QueuedJobState(BaseModel):
     terminal_reason: str | None
 
 
+class InvalidSpecRecorded(BaseModel):
+    """labcloud: the 202 of `POST /_jobs` for an invalid spec that names its job: the job
+    was recorded as failed, so that the sender stops sending it."""
+
+    job_id: int
+    status: JobStatus
+    detail: str
+
+
 class QueuedJobSummary(BaseModel):
     """labcloud: one row of `GET /_jobs` (the dead letters, with `status=error`)."""
 
@@ -50,7 +60,7 @@ class QueuedJobSummary(BaseModel):
     attempt: int
     worker_id: str | None
     terminal_reason: str | None
-    updated_at: dt.datetime
+    updated_at: UtcDateTime
 
 
 class RequeueAnswer(BaseModel):
@@ -63,7 +73,7 @@ class RequeueAnswer(BaseModel):
 class LogChunk(BaseModel):
     """labcloud: `POST /jobs/{job_id}/log`, the new part of a running job's output."""
 
-    offset: int = Field(
-        ge=0, description="where `text` starts, in characters of the run's output since its start"
+    offset: BigCount = Field(
+        description="where `text` starts, in characters of the run's output since its start"
     )
-    text: str = Field(max_length=MAX_TAIL_CHARS, description="at most 64 Ki characters")
+    text: StorableText = Field(max_length=MAX_TAIL_CHARS, description="at most 64 Ki characters")

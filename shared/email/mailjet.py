@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mailjet_rest import ApiRateLimitError, Client, MailjetAuthError, ValidationError
 
-from shared.email.base import EmailError, RetryLater
+from shared.email.base import EmailError, RetryLater, checked_headers
 
 
 class MailjetEmailSender:
@@ -18,6 +18,7 @@ class MailjetEmailSender:
         self._sender = sender
 
     def send(self, to: str, subject: str, body: str) -> None:
+        to, subject = checked_headers(to, subject)
         message = {
             "From": {"Email": self._sender, "Name": "labcloud"},
             "To": [{"Email": to}],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import smtplib
 from email.message import EmailMessage
 
-from shared.email.base import EmailError, RetryLater
+from shared.email.base import EmailError, RetryLater, checked_headers
 
 
 class SmtpEmailSender:
@@ -25,6 +25,7 @@ class SmtpEmailSender:
         self._starttls, self._timeout = starttls, timeout_s
 
     def send(self, to: str, subject: str, body: str) -> None:
+        to, subject = checked_headers(to, subject)
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = self._sender, to, subject
         message.set_content(body)

@@ -7,7 +7,6 @@ ignores.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import uuid
 from typing import Any
@@ -15,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.jobs.tes_spec import TesExecution
+from shared.timestamps import UtcDateTime
+from shared.validation import INT32_MAX, RowId
 
 
 class Environment(enum.StrEnum):
@@ -32,11 +33,13 @@ class OutputKind(enum.StrEnum):
 class HardwareSpecs(BaseModel):
     """What a job needs; None means "anything will do"."""
 
-    cpu_cores: int | None = Field(default=None, ge=1, examples=[4])
-    memory: int | None = Field(default=None, ge=1, description="MB", examples=[8000])
-    gpu_model: str | None = Field(default=None, examples=[None])
-    gpu_archi: str | None = Field(default=None, examples=[None])
-    gpu_mem: int | None = Field(default=None, ge=0, description="MB", examples=[None])
+    cpu_cores: int | None = Field(default=None, ge=1, le=INT32_MAX, examples=[4])
+    memory: int | None = Field(default=None, ge=1, le=INT32_MAX, description="MB", examples=[8000])
+    gpu_model: str | None = Field(default=None, max_length=255, examples=[None])
+    gpu_archi: str | None = Field(default=None, max_length=255, examples=[None])
+    gpu_mem: int | None = Field(
+        default=None, ge=0, le=INT32_MAX, description="MB", examples=[None]
+    )
 
 
 class AppSpecs(BaseModel):
@@ -56,9 +59,11 @@ class HandlerSpecs(BaseModel):
         default_factory=dict, description="output kind → container dir under /files"
     )
     # labcloud additions
-    runner: str = "docker"
-    timeout: int | None = Field(default=None, description="seconds; None = no limit")
-    gpus: int = Field(default=0, ge=0, description="GPUs the entrypoint needs")
+    runner: str = Field(default="docker", max_length=32)
+    timeout: int | None = Field(
+        default=None, ge=0, le=INT32_MAX, description="seconds; None = no limit"
+    )
+    gpus: int = Field(default=0, ge=0, le=INT32_MAX, description="GPUs the entrypoint needs")
     tes: TesExecution | None = Field(
         default=None, description="a GA4GH TES task's executors and files (runner docker)"
     )
@@ -67,8 +72,8 @@ class HandlerSpecs(BaseModel):
 class MetaSpecs(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    job_id: int
-    date_created: dt.datetime
+    job_id: RowId
+    date_created: UtcDateTime
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -90,8 +95,8 @@ class SubmittedJob(BaseModel):
 
     job: JobSpecs
     environment: Environment = Environment.any
-    group: str | None = None
-    priority: int = Field(default=5, ge=0)
+    group: str | None = Field(default=None, max_length=128)
+    priority: int = Field(default=5, ge=0, le=INT32_MAX)
     paths_upload: PathsUpload
     # labcloud: the identity of this submission (see shared.jobs.identity); a message
     # without one (an older user API) is matched on the job id alone.

@@ -2,14 +2,17 @@
 
 Every path a client sends is turned into a canonical relative POSIX key before
 it reaches storage. Anything that could leave the caller's root is refused:
-`..`, absolute Windows paths, backslashes, NUL, and percent-encoded dots or
-slashes that a later decoding step could turn into one of those.
+`..`, absolute Windows paths, backslashes, NUL and other control characters, and
+percent-encoded dots or slashes that a later decoding step could turn into one of
+those; and names or paths longer than file systems hold (in bytes of UTF-8).
 """
 
 from __future__ import annotations
 
 import re
 from urllib.parse import unquote
+
+from shared.validation import MAX_NAME_BYTES, MAX_PATH_BYTES, has_control_characters, utf8_size
 
 
 class UnsafePath(ValueError):
@@ -26,6 +29,8 @@ def clean_relpath(raw: str) -> str:
     """
     if "\x00" in raw:
         raise UnsafePath("path contains a NUL byte")
+    if has_control_characters(raw):
+        raise UnsafePath("path contains a control character (line break, tab...)")
     if "\\" in raw:
         raise UnsafePath("path contains a backslash")
     if _DRIVE.match(raw):
@@ -39,8 +44,16 @@ def clean_relpath(raw: str) -> str:
             raise UnsafePath(f"path component '{part}' is not allowed")
         if "\\" in decoded:
             raise UnsafePath(f"path component '{part}' is not allowed")
+        if (size := utf8_size(part)) > MAX_NAME_BYTES:
+            raise UnsafePath(
+                f"path component '{part[:32]}…' is {size} bytes long in UTF-8; "
+                f"at most {MAX_NAME_BYTES} are allowed"
+            )
         parts.append(part)
-    return "/".join(parts)
+    key = "/".join(parts)
+    if (size := utf8_size(key)) > MAX_PATH_BYTES:
+        raise UnsafePath(f"path is {size} bytes long in UTF-8; at most {MAX_PATH_BYTES} allowed")
+    return key
 
 
 def join(*keys: str) -> str:

@@ -85,6 +85,10 @@ def notify_once(sessions: sessionmaker, sender: EmailSender, claim_s: float = CL
             log.error(
                 "email for job %s failed: %s", mail.job_id, exc, extra=job_fields(mail.job_id)
             )
+        except Exception as exc:
+            # A sender's own fault: retrying would fail the same way, forever.
+            values = {"state": "failed", "last_error": f"{type(exc).__name__}: {exc}"}
+            log.exception("email for job %s failed", mail.job_id, extra=job_fields(mail.job_id))
         with sessions() as session:
             session.execute(
                 update(Notification).where(Notification.id == notification_id).values(**values)

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from starlette.concurrency import run_in_threadpool
 
+from shared.api.errors import error_responses
 from shared.auth.api_key import api_key_matches
 from userfacing_api.dependencies import ContextDep
 from userfacing_api.schemas import TokenResponse, UserGroup, UserPublic
@@ -27,15 +28,15 @@ from userfacing_api.services.signin_throttle import Throttled
 router = APIRouter(tags=["Authentication"])
 LoginForm = Annotated[OAuth2PasswordRequestForm, Depends()]
 COOKIE_MAX_AGE = 1800
-BUSY: dict[int | str, dict[str, Any]] = {
-    503: {"description": "labcloud: too many sign-ins under way (SIGNIN_MAX_PENDING)"}
-}
-SIGN_IN_ANSWERS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "wrong username or password (an unknown user too)"},
-    403: {"description": "labcloud: the account is disabled"},
-    429: {"description": "labcloud: too many failed sign-ins (see Retry-After)"},
-    **BUSY,
-}
+_BUSY = "labcloud: too many sign-ins under way (SIGNIN_MAX_PENDING)"
+SIGN_IN_ANSWERS: dict[int | str, dict[str, Any]] = error_responses(
+    notes={
+        400: "wrong username or password (an unknown user too)",
+        403: "labcloud: the account is disabled",
+        429: "labcloud: too many failed sign-ins (see Retry-After)",
+        503: _BUSY,
+    }
+)
 
 
 def client_address(request: Request) -> str:
@@ -64,11 +65,14 @@ def signin_answers() -> Iterator[None]:
     "/user",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses={
-        409: {"description": "user exists"},
-        400: {"description": "weak password"},
-        **BUSY,
-    },
+    responses=error_responses(
+        notes={
+            400: "invalid username or weak password",
+            403: "worker and cloud accounts need the internal API key",
+            409: "user exists",
+            503: _BUSY,
+        }
+    ),
 )
 async def register_user(
     form: LoginForm,

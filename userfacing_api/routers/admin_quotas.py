@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from shared.api.errors import error_responses
 from userfacing_api.dependencies import ContextDep, CurrentAdmin, SessionDep
 from userfacing_api.schemas import (
     QuotaList,
@@ -23,7 +24,7 @@ from userfacing_api.services import quotas
 router = APIRouter(prefix="/admin/quotas", tags=["Administration"])
 
 Name = Annotated[str, Path(min_length=1, max_length=128)]
-_ERRORS = {401: {}, 403: {}}
+_ERRORS = error_responses(400, 401, 403)
 
 
 def _public(row: object) -> QuotaOverride:
@@ -40,7 +41,7 @@ def list_quotas(_admin: CurrentAdmin, session: SessionDep, ctx: ContextDep) -> Q
 
 
 @router.get(
-    "/users/{username}", response_model=UserQuotaReport, responses={**_ERRORS, 400: {}}
+    "/users/{username}", response_model=UserQuotaReport, responses=_ERRORS
 )
 def show_user(
     username: Name, _admin: CurrentAdmin, session: SessionDep, ctx: ContextDep
@@ -73,7 +74,9 @@ def set_group_quota(
 
 
 @router.delete(
-    "/users/{username}", status_code=status.HTTP_204_NO_CONTENT, responses={**_ERRORS, 404: {}}
+    "/users/{username}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**_ERRORS, **error_responses(404)},
 )
 def remove_user_quota(username: Name, _admin: CurrentAdmin, session: SessionDep) -> Response:
     """The user goes back to their groups' quota, or the default."""
@@ -82,7 +85,9 @@ def remove_user_quota(username: Name, _admin: CurrentAdmin, session: SessionDep)
 
 
 @router.delete(
-    "/groups/{group}", status_code=status.HTTP_204_NO_CONTENT, responses={**_ERRORS, 404: {}}
+    "/groups/{group}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**_ERRORS, **error_responses(404)},
 )
 def remove_group_quota(group: Name, _admin: CurrentAdmin, session: SessionDep) -> Response:
     quotas.remove_quota(session, "group", group)

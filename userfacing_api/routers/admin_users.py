@@ -8,15 +8,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from shared.api.errors import error_responses
 from shared.auth.accounts import Standing
+from shared.validation import Count
 from userfacing_api.db.models import User
 from userfacing_api.dependencies import ContextDep, CurrentAdmin
 from userfacing_api.schemas import AccountPublic
 from userfacing_api.services.account_book import MAX_PAGE
 
-router = APIRouter(prefix="/admin/users", tags=["Administration"])
+router = APIRouter(
+    prefix="/admin/users", tags=["Administration"], responses=error_responses(400, 401, 403)
+)
 Username = Annotated[str, Path(min_length=1, max_length=128)]
-NOT_FOUND = {404: {"description": "no such account (or it is closed)"}}
+NOT_FOUND = error_responses(notes={404: "no such account (or it is closed)"})
 
 
 def _public(user: User) -> AccountPublic:
@@ -36,7 +40,7 @@ def list_accounts(
     standing: Annotated[
         Standing | None, Query(description="only these; closed ones only when asked for")
     ] = None,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> list[AccountPublic]:
     """Accounts by name (with Cognito: those that registered here or have called)."""

@@ -6,11 +6,11 @@ from typing import Annotated
 from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.params import Query
 from fastapi.responses import StreamingResponse
 
-from shared.api.errors import NotFound
+from shared.api.errors import NotFound, error_responses
 from shared.api.uploads import (
     OPENAPI_BODY,
     announced_file_bytes,
@@ -22,8 +22,20 @@ from userfacing_api.dependencies import ContextDep, UserFilesDep, UserStorageDep
 from userfacing_api.schemas import FileHTTPRequest, FileInfo, FileRename, UploadFileType
 
 router = APIRouter(
-    tags=["Files"], responses={403: {"description": "outside your folder (a link placed there)"}}
+    tags=["Files"],
+    responses=error_responses(
+        400, 401, 404, notes={403: "outside your folder (a link placed there)"}
+    ),
 )
+
+_PATH_RULES = "names of at most 255 bytes (UTF-8), at most 4096 bytes in all, no control characters"
+FilePath = Annotated[
+    str,
+    Path(description=f"relative to your root; {_PATH_RULES}", examples=["data/demo/frames.tif"]),
+]
+FolderPath = Annotated[
+    str, Path(description=f"relative to the `f_type` folder; {_PATH_RULES}", examples=["demo"])
+]
 
 
 def _sibling_url(request: Request, suffix: str) -> str:
@@ -42,7 +54,7 @@ def _auth_headers(request: Request) -> dict[str, str]:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}, "application/zip": {}}}},
 )
-def download(file_path: str, files: UserFilesDep) -> StreamingResponse:
+def download(file_path: FilePath, files: UserFilesDep) -> StreamingResponse:
     """Stream a file, or a directory as a zip built while it is sent."""
     result = files.download(file_path)
     headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(result.filename)}"}
@@ -53,7 +65,7 @@ def download(file_path: str, files: UserFilesDep) -> StreamingResponse:
 
 
 @router.get("/files/{file_path:path}/url", response_model=FileHTTPRequest)
-def download_request(file_path: str, request: Request, files: UserFilesDep) -> FileHTTPRequest:
+def download_request(file_path: FilePath, request: Request, files: UserFilesDep) -> FileHTTPRequest:
     """How to download the file yourself: a presigned GET on S3 (600 s), else the
     `/download` URL with your auth (a folder always: it comes as a zip)."""
     entry = files.find(file_path)
@@ -69,7 +81,9 @@ def download_request(file_path: str, request: Request, files: UserFilesDep) -> F
 @router.get("/files/{base_path:path}", response_model=list[FileInfo])
 def list_files(
     files: UserFilesDep,
-    base_path: str = "",
+    base_path: Annotated[
+        str, Path(description=f"relative to your root; {_PATH_RULES}", examples=["data/"])
+    ],
     show_dirs: Annotated[bool, Query()] = True,
     recursive: Annotated[bool, Query()] = False,
     exact_sizes: Annotated[
@@ -95,7 +109,7 @@ def list_files(
 
 async def _upload(
     f_type: UploadFileType,
-    base_path: str,
+    base_path: FolderPath,
     request: Request,
     files: UserFilesDep,
     storage: UserStorageDep,
@@ -119,7 +133,7 @@ async def _upload(
 
 def _upload_request(
     f_type: UploadFileType,
-    base_path: str,
+    base_path: FolderPath,
     request: Request,
     files: UserFilesDep,
     storage: UserStorageDep,
@@ -141,15 +155,14 @@ def _upload_request(
     "/files/{f_type}/{base_path:path}/upload",
     status_code=status.HTTP_201_CREATED,
     response_model=FileInfo,
+    responses=error_responses(
+        409, notes={413: "the file is over MAX_UPLOAD_BYTES", 507: "over the storage quota"}
+    ),
     openapi_extra=OPENAPI_BODY,
-    responses={
-        413: {"description": "the file is over MAX_UPLOAD_BYTES"},
-        507: {"description": "over the storage quota"},
-    },
 )
 async def upload(
     f_type: UploadFileType,
-    base_path: str,
+    base_path: FolderPath,
     request: Request,
     files: UserFilesDep,
     storage: UserStorageDep,
@@ -181,11 +194,11 @@ async def upload_top(
     "/files/{f_type}/{base_path:path}/url",
     status_code=status.HTTP_201_CREATED,
     response_model=FileHTTPRequest,
-    responses={507: {"description": "over the storage quota"}},
+    responses=error_responses(notes={507: "over the storage quota"}),
 )
 def upload_request(
     f_type: UploadFileType,
-    base_path: str,
+    base_path: FolderPath,
     request: Request,
     files: UserFilesDep,
     storage: UserStorageDep,
@@ -217,8 +230,11 @@ def upload_request_top(
     "/files/{f_type}/{base_path:path}/",
     status_code=status.HTTP_201_CREATED,
     response_model=FileInfo,
+    responses=error_responses(409),
 )
-def create_directory(f_type: UploadFileType, base_path: str, files: UserFilesDep) -> FileInfo:
+def create_directory(
+    f_type: UploadFileType, base_path: FolderPath, files: UserFilesDep
+) -> FileInfo:
     """Create a directory (and its parents)."""
     return files.mkdir(f_type.value, base_path)
 
@@ -226,9 +242,9 @@ def create_directory(f_type: UploadFileType, base_path: str, files: UserFilesDep
 @router.put(
     "/files/{file_path:path}",
     response_model=FileInfo,
-    responses={405: {"description": "predefined or non-empty directory"}},
+    responses=error_responses(409, notes={405: "predefined or non-empty directory"}),
 )
-def rename(file_path: str, body: FileRename, files: UserFilesDep) -> FileInfo:
+def rename(file_path: FilePath, body: FileRename, files: UserFilesDep) -> FileInfo:
     """Rename a file or an empty directory to `path` (`//` in it is normalised)."""
     return files.rename(file_path, body.path)
 
@@ -236,9 +252,9 @@ def rename(file_path: str, body: FileRename, files: UserFilesDep) -> FileInfo:
 @router.delete(
     "/files/{file_path:path}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={405: {"description": "the root or a predefined folder"}},
+    responses=error_responses(notes={405: "the root or a predefined folder"}),
 )
-def delete(file_path: str, files: UserFilesDep, ctx: ContextDep) -> Response:
+def delete(file_path: FilePath, files: UserFilesDep, ctx: ContextDep) -> Response:
     """Delete a file, or a folder with all it holds (a link: the link itself).
     labcloud: the root and the predefined folders cannot be deleted (405)."""
     files.delete(file_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response, status
 
+from shared.api.errors import error_responses
 from userfacing_api.dependencies import ContextDep, SessionDep, require_api_key
 from userfacing_api.schemas import (
     JobLogUpdate,
@@ -15,10 +16,16 @@ from userfacing_api.schemas import (
 from userfacing_api.services.live_logs import apply_log_update
 from userfacing_api.services.status import apply_status_update, apply_status_updates
 
-router = APIRouter(tags=["_Internal"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["_Internal"],
+    dependencies=[Depends(require_api_key)],
+    responses=error_responses(400, 401),
+)
 
 
-@router.put("/_job_status", status_code=status.HTTP_204_NO_CONTENT, responses={404: {}})
+@router.put(
+    "/_job_status", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404)
+)
 def update_job_status(update: JobStatusUpdate, session: SessionDep, ctx: ContextDep) -> Response:
     """Apply a status report. 404 for an unknown job (the worker side cancels it), and for
     a report about another submission of the job's id (`submission_id`, labcloud).
@@ -56,7 +63,7 @@ def update_job_statuses(
     )
 
 
-@router.put("/_job_log", status_code=status.HTTP_204_NO_CONTENT, responses={404: {}})
+@router.put("/_job_log", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
 def update_job_log(update: JobLogUpdate, session: SessionDep) -> Response:
     """labcloud: the latest tail of an attempt's output (live logs). 404 for an unknown
     job, or another submission of its id. A tail no newer than the one kept (a duplicate,

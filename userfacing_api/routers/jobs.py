@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
 
+from shared.api.errors import error_responses
+from shared.validation import Count, RowId
 from userfacing_api.dependencies import (
     CatalogueDep,
     ContextDep,
@@ -18,7 +20,7 @@ from userfacing_api.schemas import JobCreate, JobPublic
 from userfacing_api.services import jobs
 from userfacing_api.services.job_limits import JobLimits
 
-router = APIRouter(tags=["Jobs"])
+router = APIRouter(tags=["Jobs"], responses=error_responses(401, 403))
 
 
 @router.get("/jobs/applications")
@@ -31,15 +33,15 @@ def list_applications(catalogue: CatalogueDep, _user: CurrentUser) -> dict[str, 
 def list_jobs(
     user: CurrentUser,
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
     limit: Annotated[int, Query(ge=1, le=jobs.MAX_PAGE)] = 100,
 ) -> list[JobPublic]:
     """The caller's jobs, newest first."""
     return [jobs.to_public(j) for j in jobs.list_jobs(session, user.username, offset, limit)]
 
 
-@router.get("/jobs/{job_id}", response_model=JobPublic, responses={404: {}})
-def describe_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobPublic:
+@router.get("/jobs/{job_id}", response_model=JobPublic, responses=error_responses(404))
+def describe_job(job_id: RowId, user: CurrentUser, session: SessionDep) -> JobPublic:
     return jobs.to_public(jobs.get_job(session, user.username, job_id))
 
 
@@ -47,13 +49,15 @@ def describe_job(job_id: int, user: CurrentUser, session: SessionDep) -> JobPubl
     "/jobs",
     status_code=status.HTTP_201_CREATED,
     response_model=JobPublic,
-    responses={
-        400: {"description": "missing input"},
-        409: {"description": "name taken"},
-        413: {"description": "over a limit of a job (environment, inputs)"},
-        429: {"description": "too many jobs not ended yet (MAX_QUEUED_JOBS_PER_USER)"},
-        507: {"description": "over the storage quota"},
-    },
+    responses=error_responses(
+        notes={
+            400: "missing or invalid input",
+            409: "name taken",
+            413: "over a limit of a job (environment, inputs)",
+            429: "too many jobs not ended yet (MAX_QUEUED_JOBS_PER_USER)",
+            507: "over the storage quota",
+        }
+    ),
 )
 def start_job(
     request: Annotated[JobCreate, Body()],
@@ -76,9 +80,9 @@ def start_job(
     "/jobs/{job_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobPublic,
-    responses={404: {}},
+    responses=error_responses(404),
 )
-def cancel_job(job_id: int, user: CurrentUser, session: SessionDep, ctx: ContextDep) -> JobPublic:
+def cancel_job(job_id: RowId, user: CurrentUser, session: SessionDep, ctx: ContextDep) -> JobPublic:
     """labcloud: stop a job and keep its record; it turns `canceled` once the worker
     side has stopped it (a job that has already ended stays as it is)."""
     job = jobs.cancel_job(session, user.username, job_id)
@@ -86,8 +90,12 @@ def cancel_job(job_id: int, user: CurrentUser, session: SessionDep, ctx: Context
     return jobs.to_public(job)
 
 
-@router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses={404: {}})
-def delete_job(job_id: int, session: SessionDep, files: UserFilesDep, ctx: ContextDep) -> Response:
+@router.delete(
+    "/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404)
+)
+def delete_job(
+    job_id: RowId, session: SessionDep, files: UserFilesDep, ctx: ContextDep
+) -> Response:
     """Cancel the job if it still runs, then delete it and its outputs."""
     jobs.delete_job(session, files, job_id)
     ctx.usage.forget(files.root)  # its outputs are gone

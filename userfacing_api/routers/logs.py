@@ -8,12 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from shared.api.errors import error_responses
+from shared.validation import RowId
 from userfacing_api.dependencies import ContextDep, CurrentUser, SessionDep
 from userfacing_api.schemas import JobLogPublic, StatusChange
 from userfacing_api.services import jobs, live_logs
 from userfacing_api.services.status import status_history
 
-router = APIRouter(tags=["Jobs"])
+router = APIRouter(tags=["Jobs"], responses=error_responses(401, 403, 404))
 
 _STREAM_DOC = """labcloud: the job's output as Server-Sent Events, until it ends.
 
@@ -26,21 +28,21 @@ reconnects sends it back (`Last-Event-ID`) and gets only the text after it.
 """
 
 
-@router.get("/jobs/{job_id}/logs", response_model=JobLogPublic, responses={404: {}})
-def get_job_log(job_id: int, user: CurrentUser, session: SessionDep) -> JobLogPublic:
+@router.get("/jobs/{job_id}/logs", response_model=JobLogPublic)
+def get_job_log(job_id: RowId, user: CurrentUser, session: SessionDep) -> JobLogPublic:
     """labcloud: the latest output of the job's current attempt (at most 64 Ki characters;
     `truncated` when older output was dropped). The whole log lands in `log/<job name>/`
     when the job ends."""
     return live_logs.get_log(session, user.username, job_id)
 
 
-@router.get("/jobs/{job_id}/statuses", response_model=list[StatusChange], responses={404: {}})
-def list_job_statuses(job_id: int, user: CurrentUser, session: SessionDep) -> list[StatusChange]:
+@router.get("/jobs/{job_id}/statuses", response_model=list[StatusChange])
+def list_job_statuses(job_id: RowId, user: CurrentUser, session: SessionDep) -> list[StatusChange]:
     """labcloud: the job's status changes, oldest first, from `queued` at submission."""
     return status_history(session, user.username, job_id)
 
 
-def own_job(job_id: int, user: CurrentUser, ctx: ContextDep) -> int:
+def own_job(job_id: RowId, user: CurrentUser, ctx: ContextDep) -> int:
     """The job id, if the job is the caller's: checked before a stream starts (404), with
     a session closed again at once."""
     with ctx.sessions() as session:
@@ -58,7 +60,7 @@ async def stream_slot(user: CurrentUser, ctx: ContextDep) -> AsyncIterator[None]
 @router.get(
     "/jobs/{job_id}/logs/stream",
     response_class=EventSourceResponse,
-    responses={404: {}, 429: {"description": "too many streams open (MAX_LOG_STREAMS_PER_USER)"}},
+    responses=error_responses(notes={429: "too many streams open (MAX_LOG_STREAMS_PER_USER)"}),
     description=_STREAM_DOC,
 )
 async def stream_job_log(

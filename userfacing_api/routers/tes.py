@@ -13,11 +13,13 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from shared.api.auth import admit, bearer_token, verify_async
-from shared.api.errors import BadRequest
+from shared.api.errors import BadRequest, error_responses
+from shared.api.openapi import request_body
 from shared.auth.tokens import Principal
+from shared.validation import parse_int
 from userfacing_api.dependencies import ContextDep, SessionDep, user_storage
 from userfacing_api.routers.accounts import client_address, signin_answers
 from userfacing_api.services import tes, tes_tasks
@@ -31,11 +33,18 @@ from userfacing_api.tes_schemas import (
     TesListTasksResponse,
     TesServiceInfo,
     TesState,
+    TesTaskCreate,
     TesView,
 )
 
 PREFIX = "/ga4gh/tes/v1"
-router = APIRouter(prefix=PREFIX, tags=["GA4GH TES"])
+router = APIRouter(
+    prefix=PREFIX,
+    tags=["GA4GH TES"],
+    responses=error_responses(
+        400, 401, 403, notes={429: "too many failed sign-ins (HTTP Basic)", 503: "busy"}
+    ),
+)
 _CHALLENGE = 'Bearer, Basic realm="labcloud", charset="UTF-8"'
 
 
@@ -103,6 +112,7 @@ def _files(ctx: ContextDep, caller: TesCaller) -> UserFiles:
 
 
 TesFiles = Annotated[UserFiles, Depends(_files)]
+TaskId = Annotated[str, Path(description="the id CreateTask answered", examples=["3"])]
 
 
 def _config(ctx: ContextDep) -> tes.TesConfig:
@@ -127,10 +137,16 @@ async def _json_body(request: Request) -> Any:
         raise BadRequest("the request body is not valid JSON") from None
 
 
-def _view(request: Request) -> TesView:
-    raw = request.query_params.get("view") or TesView.MINIMAL.value
+# Query parameters are read as plain strings and checked by the routes, so that a bad
+# one is a 400, as TES clients expect, not FastAPI's 422.
+ViewQuery = Annotated[
+    str | None, Query(description="MINIMAL (the default), BASIC or FULL", examples=["FULL"])
+]
+
+
+def _view(raw: str | None) -> TesView:
     try:
-        return TesView(raw.upper())
+        return TesView((raw or TesView.MINIMAL.value).upper())
     except ValueError:
         raise BadRequest(f"view must be MINIMAL, BASIC or FULL, not {raw!r}") from None
 
@@ -162,7 +178,15 @@ def service_info(request: Request, ctx: ContextDep) -> dict[str, Any]:
 @router.post(
     "/tasks",
     summary="CreateTask",
-    responses={400: {}, 401: {}, 403: {}, 413: {}, 429: {}, 507: {}},
+    responses=error_responses(
+        415,
+        notes={
+            413: "over a limit of a job (environment, inputs)",
+            429: "too many jobs not ended yet (MAX_QUEUED_JOBS_PER_USER)",
+            507: "over the storage quota",
+        },
+    ),
+    openapi_extra=request_body(TesTaskCreate),
 )
 def create_task(
     caller: TesCaller,  # first: a caller without credentials gets 401, whatever the body
@@ -180,47 +204,59 @@ def create_task(
     return TesCreateTaskResponse(id=str(job.id)).model_dump()
 
 
-@router.get("/tasks", summary="ListTasks", responses={400: {}, 401: {}, 403: {}})
+@router.get("/tasks", summary="ListTasks")
 def list_tasks(
-    request: Request, _caller: TesCaller, files: TesFiles, session: SessionDep
+    _caller: TesCaller,
+    files: TesFiles,
+    session: SessionDep,
+    name_prefix: Annotated[str | None, Query(description="tasks whose name starts so")] = None,
+    state: Annotated[str | None, Query(description="tasks in this state")] = None,
+    tag_key: Annotated[list[str] | None, Query(description="tasks with this tag")] = None,
+    tag_value: Annotated[
+        list[str] | None, Query(description="the tag_key of the same rank has this value")
+    ] = None,
+    page_size: Annotated[
+        str | None, Query(description=f"1 to {tes_tasks.MAX_PAGE_SIZE}")
+    ] = None,
+    page_token: Annotated[str | None, Query(description="next_page_token of a page")] = None,
+    view: ViewQuery = None,
 ) -> dict[str, Any]:
     """The caller's tasks, newest first, filtered and paged as the specification says."""
-    q = request.query_params
-    raw_size = q.get("page_size")
-    if raw_size is None or raw_size == "":
-        page_size = tes_tasks.DEFAULT_PAGE_SIZE
-    elif raw_size.isdigit() and 1 <= int(raw_size) <= tes_tasks.MAX_PAGE_SIZE:
-        page_size = int(raw_size)
-    else:
+    if page_size is None or page_size == "":
+        size = tes_tasks.DEFAULT_PAGE_SIZE
+    elif not (size := parse_int(page_size, tes_tasks.MAX_PAGE_SIZE) or 0):
         raise BadRequest(f"page_size must be between 1 and {tes_tasks.MAX_PAGE_SIZE}")
-    state = None
-    if raw_state := q.get("state"):
+    wanted = None
+    if state:
         try:
-            state = TesState(raw_state.upper())
+            wanted = TesState(state.upper())
         except ValueError:
-            raise BadRequest(f"unknown state {raw_state!r}") from None
-    keys, values = q.getlist("tag_key"), q.getlist("tag_value")
+            raise BadRequest(f"unknown state {state!r}") from None
+    keys, values = tag_key or [], tag_value or []
     if len(values) > len(keys):
         raise BadRequest("more tag_value than tag_key parameters")
     values += [""] * (len(keys) - len(values))
     tags = tuple(zip(keys, values, strict=True))
-    flt = tes_tasks.TaskFilter(q.get("name_prefix") or None, state, tags)
-    view, token = _view(request), q.get("page_token")
-    tasks, token = tes_tasks.list_tasks(session, files, flt, view, page_size, token)
+    flt = tes_tasks.TaskFilter(name_prefix or None, wanted, tags)
+    tasks, token = tes_tasks.list_tasks(session, files, flt, _view(view), size, page_token)
     return TesListTasksResponse(tasks=tasks, next_page_token=token).model_dump(exclude_none=True)
 
 
-@router.get("/tasks/{task_id}", summary="GetTask", responses={400: {}, 401: {}, 404: {}})
+@router.get("/tasks/{task_id}", summary="GetTask", responses=error_responses(404))
 def get_task(
-    task_id: str, request: Request, _caller: TesCaller, files: TesFiles, session: SessionDep
+    task_id: TaskId,
+    _caller: TesCaller,
+    files: TesFiles,
+    session: SessionDep,
+    view: ViewQuery = None,
 ) -> dict[str, Any]:
     """One task in the `view` asked for (MINIMAL by default)."""
-    return tes_tasks.show_task(session, files, task_id, _view(request))
+    return tes_tasks.show_task(session, files, task_id, _view(view))
 
 
-@router.post("/tasks/{task_id}:cancel", summary="CancelTask", responses={401: {}, 404: {}})
+@router.post("/tasks/{task_id}:cancel", summary="CancelTask", responses=error_responses(404))
 def cancel_task(
-    task_id: str, caller: TesCaller, session: SessionDep, ctx: ContextDep
+    task_id: TaskId, caller: TesCaller, session: SessionDep, ctx: ContextDep
 ) -> dict[str, Any]:
     """Stop a task: it turns CANCELING, then CANCELED once its container is gone."""
     tes_tasks.cancel_task(session, caller.username, task_id)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
+from shared.api.errors import error_responses
 from userfacing_api.dependencies import (
     ContextDep,
     CurrentUser,
@@ -40,7 +41,7 @@ def access_info(ctx: ContextDep) -> dict[str, Any]:
     return info
 
 
-@router.get("/user", response_model=UserStatus)
+@router.get("/user", response_model=UserStatus, responses=error_responses(401, 403))
 def describe_current_user(user: CurrentUser, ctx: ContextDep) -> UserStatus:
     """Who you are; labcloud adds your storage usage and quota, in bytes."""
     try:
@@ -59,7 +60,9 @@ def describe_current_user(user: CurrentUser, ctx: ContextDep) -> UserStatus:
 @router.delete(
     "/user",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={403: {"description": "a cookie-authenticated request from another site"}},
+    responses=error_responses(
+        401, notes={403: "a cookie-authenticated request from another site"}
+    ),
 )
 def close_own_account(principal: PrincipalDep, ctx: ContextDep) -> Response:
     """labcloud: close your account. Its files, jobs (running ones are cancelled) and
@@ -69,13 +72,23 @@ def close_own_account(principal: PrincipalDep, ctx: ContextDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/user/preferences", response_model=Preferences, tags=["Notifications"])
+@router.get(
+    "/user/preferences",
+    response_model=Preferences,
+    tags=["Notifications"],
+    responses=error_responses(401, 403),
+)
 def get_preferences(user: CurrentUser, session: SessionDep) -> Preferences:
     """labcloud: whether the user gets an email when a job ends."""
     return Preferences(notify_email=preferences.notify_email(session, user.username))
 
 
-@router.put("/user/preferences", response_model=Preferences, tags=["Notifications"])
+@router.put(
+    "/user/preferences",
+    response_model=Preferences,
+    tags=["Notifications"],
+    responses=error_responses(400, 401, 403),
+)
 def put_preferences(body: Preferences, user: CurrentUser, session: SessionDep) -> Preferences:
     """labcloud: opt in or out of job emails."""
     preferences.set_notify_email(session, user.username, body.notify_email)

@@ -37,7 +37,7 @@ def register(
 ) -> User:
     """Create a local account (or a new one on a closed account's name); the username
     doubles as email when it is one. Each account's tokens carry a `sub` of its own."""
-    if not USERNAME.match(username) or ".." in username:
+    if not USERNAME.fullmatch(username) or ".." in username:
         raise BadRequest(
             "username must be 1-128 characters: letters, digits and . _ @ + - "
             "(not starting with a symbol)"

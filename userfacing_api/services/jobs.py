@@ -7,7 +7,7 @@ delivers the message to the worker API later, so the request never waits on it.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +26,7 @@ from shared.jobs.specs import (
     SubmittedJob,
 )
 from shared.jobs.states import JobStatus
-from shared.storage.base import OutsideScope
+from shared.storage.base import OutsideScope, StorageError
 from shared.storage.paths import UnsafePath, clean_relpath, join
 from userfacing_api.db.models import Job, JobLog, Notification, OutboxMessage, StatusEvent
 from userfacing_api.schemas import JobCreate, JobPublic, PathsOut
@@ -40,6 +40,7 @@ from userfacing_api.services.job_limits import (
     reserve_queue_slot,
 )
 
+log = logging.getLogger(__name__)
 OUTPUT_KINDS = ("output", "log", "artifact")
 MAX_PAGE = 1000
 
@@ -323,7 +324,13 @@ def delete_job(session: Session, files: UserFiles, job_id: int) -> None:
     job = get_job(session, files.root, job_id)
     remove_job(session, job)
     session.commit()
+    # The job is gone: from here on nothing may fail the request. Outputs that cannot
+    # be deleted (a name from before the name rules, say) stay, for the user to remove.
     for rel in paths_out(job.job_name).values():
-        # a link placed by hand that leads out: what lies behind it is not the job's
-        with contextlib.suppress(OutsideScope):
-            files.storage.delete(files.key(rel))
+        key = files.key(rel)
+        try:
+            files.storage.delete(key)
+        except OutsideScope:
+            pass  # a link placed by hand that leads out: what lies behind it is not the job's
+        except (OSError, UnsafePath, StorageError) as exc:
+            log.warning("job %s deleted, but not its outputs at %s: %s", job.id, key, exc)

@@ -46,6 +46,7 @@ from shared.jobs.tes_spec import (
 )
 from shared.storage.local import LocalStorage
 from shared.storage.paths import UnsafePath, clean_relpath, is_within
+from shared.validation import parse_int
 from userfacing_api.db.models import Job, OutboxMessage
 from userfacing_api.services.files import UserFiles
 from userfacing_api.services.job_limits import (
@@ -306,10 +307,10 @@ def _backend_parameters(task: TesTaskCreate) -> tuple[dict[str, str], list[str]]
         problem = None
         if low not in BACKEND_PARAMETERS:
             problem = f"backend parameter '{key}' is not supported"
-        elif low == "gpu_count" and not (value.isdigit() and int(value) <= 64):
+        elif low == "gpu_count" and parse_int(value, 64) is None:
             problem = f"backend parameter '{key}' must be a whole number of GPUs, not {value!r}"
-        elif low == "gpu_model" and not value.strip():
-            problem = f"backend parameter '{key}' must name a GPU model"
+        elif low == "gpu_model" and not 0 < len(value.strip()) <= 255:
+            problem = f"backend parameter '{key}' must name a GPU model (at most 255 characters)"
         if problem is None:
             kept[low] = value
         elif strict:

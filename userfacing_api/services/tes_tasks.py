@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from shared.api.errors import BadRequest, NotFound
 from shared.jobs.states import JobStatus
 from shared.jobs.tes_spec import TASK_LOG_NAME
+from shared.validation import parse_int
 from userfacing_api.db.models import Job, OutboxMessage, StatusEvent
 from userfacing_api.services import jobs
 from userfacing_api.services.files import UserFiles
@@ -46,9 +47,8 @@ def _is_tes(job: Job) -> bool:
 
 def get_job(session: Session, user_id: str, task_id: str) -> Job:
     """The user's TES job named by ``task_id``; NotFound otherwise."""
-    if not task_id.isdigit() or len(task_id) > 18:
-        raise NotFound("task not found")
-    job = session.get(Job, int(task_id))
+    job_id = parse_int(task_id)
+    job = session.get(Job, job_id) if job_id is not None else None
     if job is None or job.user_id != user_id or not _is_tes(job):
         raise NotFound("task not found")
     return job
@@ -177,9 +177,9 @@ def list_tasks(
     """One page of the user's tasks, newest first, and the token of the next page."""
     before = None
     if page_token:
-        if not page_token.isdigit() or len(page_token) > 18:
+        before = parse_int(page_token)
+        if before is None:
             raise BadRequest("invalid page_token")
-        before = int(page_token)
     if flt.state is not None and not job_statuses(flt.state):
         return [], None
     picked: list[tuple[_Batch, Job]] = []

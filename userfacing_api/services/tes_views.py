@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.jobs.states import JobStatus
+from shared.timestamps import rfc3339
 from userfacing_api.tes_schemas import TesExecutorLog, TesOutputFileLog, TesState, TesView
 
 #: What an `error` caused by the task's own command starts with (the worker's wording).
@@ -102,15 +103,6 @@ def parse_worker_log(raw: Any) -> WorkerTaskLog | None:
         return WorkerTaskLog.model_validate(raw)
     except ValidationError:
         return None
-
-
-def rfc3339(when: dt.datetime | None) -> str | None:
-    """A database time (naive UTC) in RFC 3339."""
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.isoformat().replace("+00:00", "Z")
 
 
 def render_task(

@@ -7,6 +7,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse, RedirectResponse
 
+from shared.validation import has_control_characters
+
 STATIC = (Path(__file__).parent / "static").resolve()
 
 # The page loads nothing but its own files and talks only to this origin.
@@ -33,6 +35,8 @@ def page_root() -> RedirectResponse:
 @router.get("/ui/{path:path}")
 def page_file(path: str) -> FileResponse:
     """A file of the page; an empty path is `index.html`."""
+    if has_control_characters(path):  # NUL would make the OS call fail
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such page file")
     target = (STATIC / (path or "index.html")).resolve()
     if not target.is_relative_to(STATIC) or not target.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no page file '{path}'")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path
 
-from shared.api.errors import BadRequest
+from shared.api.errors import BadRequest, error_responses
 from shared.auth.accounts import AccountState
 from workerfacing_api.db.session import write_session
 from workerfacing_api.dependencies import ContextDep, require_api_key
@@ -17,7 +17,9 @@ from workerfacing_api.services import accounts
 router = APIRouter(tags=["_Internal"], dependencies=[Depends(require_api_key)])
 
 
-@router.put("/_accounts/{username}", response_model=AccountState, responses={400: {}})
+@router.put(
+    "/_accounts/{username}", response_model=AccountState, responses=error_responses(400, 401)
+)
 def put_account(
     username: Annotated[str, Path(min_length=1, max_length=128)],
     state: Annotated[AccountState, Body()],

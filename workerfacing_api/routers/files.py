@@ -10,25 +10,34 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi import status as http
 from fastapi.responses import StreamingResponse
 
-from shared.api.errors import NotFound
+from shared.api.errors import NotFound, error_responses
 from shared.api.uploads import OPENAPI_BODY, receive_file
 from shared.jobs.specs import OutputKind
 from shared.storage.base import Writer
 from shared.storage.presign import presigned_get, presigned_post
+from shared.validation import RowId
 from workerfacing_api.dependencies import ContextDep, SessionDep, WorkerDep
 from workerfacing_api.schemas import FileHTTPRequest, UploadedFile
 from workerfacing_api.services import files
 
 router = APIRouter(
-    tags=["Files"], responses={403: {"description": "outside the job's folder (a link)"}}
+    tags=["Files"],
+    responses=error_responses(400, 401, 404, notes={403: "outside the job's folder (a link)"}),
 )
 
 KindQuery = Annotated[OutputKind, Query(alias="type", description="output, log or artifact")]
 BasePathQuery = Annotated[str, Query(description="folder below the job's upload folder")]
+FileId = Annotated[
+    str,
+    Path(
+        description="a storage URI from the job's `files_down`",
+        examples=["local://alice@example.org/data/demo/frames.tif"],
+    ),
+]
 
 
 def _forwarded_auth(request: Request) -> dict[str, str]:
@@ -44,10 +53,9 @@ def _forwarded_auth(request: Request) -> dict[str, str]:
     "/jobs/{job_id}/files/url",
     status_code=http.HTTP_201_CREATED,
     response_model=FileHTTPRequest,
-    responses={404: {}, 400: {}},
 )
 def upload_request(
-    job_id: int,
+    job_id: RowId,
     kind: KindQuery,
     request: Request,
     ctx: ContextDep,
@@ -72,11 +80,11 @@ def upload_request(
     "/jobs/{job_id}/files/upload",
     status_code=http.HTTP_201_CREATED,
     response_model=UploadedFile,
-    responses={404: {}, 400: {}, 413: {"description": "the file is over MAX_UPLOAD_BYTES"}},
+    responses=error_responses(409, notes={413: "the file is over MAX_UPLOAD_BYTES"}),
     openapi_extra=OPENAPI_BODY,
 )
 async def upload_file(
-    job_id: int,
+    job_id: RowId,
     kind: KindQuery,
     request: Request,
     ctx: ContextDep,
@@ -106,11 +114,9 @@ async def upload_file(
     return UploadedFile(uri=ctx.storage.uri(key), size=size)
 
 
-@router.get(
-    "/files/{file_id:path}/url", response_model=FileHTTPRequest, responses={403: {}, 404: {}}
-)
+@router.get("/files/{file_id:path}/url", response_model=FileHTTPRequest)
 def download_request(
-    file_id: str, request: Request, ctx: ContextDep, worker: WorkerDep, session: SessionDep
+    file_id: FileId, request: Request, ctx: ContextDep, worker: WorkerDep, session: SessionDep
 ) -> FileHTTPRequest:
     """How to download an input of a job you hold (local storage: the `/download` URL
     with your credentials)."""
@@ -128,10 +134,10 @@ def download_request(
 @router.get(
     "/files/{file_id:path}/download",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}, 403: {}, 404: {}},
+    responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def download_file(
-    file_id: str, ctx: ContextDep, worker: WorkerDep, session: SessionDep
+    file_id: FileId, ctx: ContextDep, worker: WorkerDep, session: SessionDep
 ) -> StreamingResponse:
     """Stream an input file of a job you hold."""
     found = files.input_key(session, ctx.storage, worker.id, file_id, worker.attempt)

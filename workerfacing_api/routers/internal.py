@@ -16,16 +16,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from shared.api.errors import error_responses
 from shared.jobs.specs import SubmittedJob
 from shared.jobs.states import JobStatus
 from shared.transport.base import TransportMessage
+from shared.validation import Count, RowId
 from workerfacing_api.db.models import utcnow
 from workerfacing_api.db.session import write_session
 from workerfacing_api.dependencies import ContextDep, SessionDep, require_api_key
-from workerfacing_api.schemas import QueuedJobState, QueuedJobSummary, RequeueAnswer
+from workerfacing_api.schemas import (
+    InvalidSpecRecorded,
+    QueuedJobState,
+    QueuedJobSummary,
+    RequeueAnswer,
+)
 from workerfacing_api.services import dead_letters, inbox, leases
 
-router = APIRouter(tags=["_Internal"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["_Internal"],
+    dependencies=[Depends(require_api_key)],
+    responses=error_responses(400, 401),
+)
 
 MAX_LIST = 1000
 # The body is read as plain JSON so that an invalid spec can still be recorded against
@@ -44,12 +55,16 @@ _SUBMITTED_JOB_BODY: dict[str, Any] = {
     response_model=SubmittedJob,
     openapi_extra=_SUBMITTED_JOB_BODY,
     responses={
-        202: {"description": "labcloud: the spec is invalid; the job was recorded as failed"},
-        409: {
-            "description": "labcloud: the job id is known from another submission "
-            "(`submission_id`): refused, and reported to the user API as that job's error"
+        202: {
+            "model": InvalidSpecRecorded,
+            "description": "labcloud: the spec is invalid; the job was recorded as failed",
         },
-        422: {"description": "the spec is invalid and names no usable job id"},
+        **error_responses(
+            notes={
+                409: "labcloud: the job id is known from another submission "
+                "(`submission_id`): refused, and reported to the user API as that job's error"
+            }
+        ),
     },
 )
 def submit_job(payload: Annotated[dict[str, Any], Body()], ctx: ContextDep) -> Any:
@@ -83,7 +98,7 @@ def list_jobs(
         JobStatus | None, Query(description="only jobs in this status (error: dead letters)")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
 ) -> list[QueuedJobSummary]:
     """labcloud: jobs, the most recently updated first; `status=error` lists the dead
     letters, each with the reason it failed."""
@@ -103,7 +118,7 @@ def list_jobs(
 
 @router.post("/_jobs/{job_id}/cancel", status_code=http.HTTP_204_NO_CONTENT)
 def cancel_job(
-    job_id: int,
+    job_id: RowId,
     ctx: ContextDep,
     submission_id: Annotated[
         uuid.UUID | None,
@@ -119,12 +134,14 @@ def cancel_job(
 @router.post(
     "/_jobs/{job_id}/requeue",
     response_model=RequeueAnswer,
-    responses={
-        404: {"description": "unknown job"},
-        409: {"description": "finished or cancelled (not a dead letter), or an invalid spec"},
-    },
+    responses=error_responses(
+        notes={
+            404: "unknown job",
+            409: "finished or cancelled (not a dead letter), or an invalid spec",
+        }
+    ),
 )
-def requeue_job(job_id: int, ctx: ContextDep) -> RequeueAnswer:
+def requeue_job(job_id: RowId, ctx: ContextDep) -> RequeueAnswer:
     """labcloud: give a failed job (`error`) another round, with a fresh retry budget.
     Idempotent: a job that is queued or live already is left alone (`requeued: false`)."""
     with write_session(ctx.sessions) as session:
@@ -132,8 +149,8 @@ def requeue_job(job_id: int, ctx: ContextDep) -> RequeueAnswer:
     return RequeueAnswer(requeued=result.requeued, status=result.status)
 
 
-@router.get("/_jobs/{job_id}", response_model=QueuedJobState, responses={404: {}})
-def describe_job(job_id: int, session: SessionDep) -> QueuedJobState:
+@router.get("/_jobs/{job_id}", response_model=QueuedJobState, responses=error_responses(404))
+def describe_job(job_id: RowId, session: SessionDep) -> QueuedJobState:
     """The worker side's view of a job, for reconciliation with the user API."""
     job = leases.get_job(session, job_id)
     return QueuedJobState(

@@ -15,8 +15,10 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi import status as http
 from starlette.concurrency import run_in_threadpool
 
+from shared.api.errors import error_responses
 from shared.jobs.specs import JobSpecs
 from shared.jobs.states import JobStatus
+from shared.validation import Count, RowId, Seconds, StorableText
 from workerfacing_api.context import AppContext
 from workerfacing_api.db.models import utcnow
 from workerfacing_api.db.session import write_session
@@ -24,7 +26,7 @@ from workerfacing_api.dependencies import ContextDep, SessionDep, Worker, Worker
 from workerfacing_api.schemas import LogChunk
 from workerfacing_api.services import leases, live_logs, queue, releases
 
-router = APIRouter(tags=["Jobs"])
+router = APIRouter(tags=["Jobs"], responses=error_responses(400, 401, 403))
 
 MAX_LIMIT = 100
 RECHECK_S = 1.0  # a long poll looks again at least this often, wakeup or not
@@ -56,20 +58,18 @@ def _with_attempt(spec: dict[str, Any], attempt: int) -> dict[str, Any]:
 async def pull_jobs(
     ctx: ContextDep,
     worker: WorkerDep,
-    memory: Annotated[int, Query(ge=0, description="MB")],
-    cpu_cores: Annotated[int, Query(ge=0)] = 1,
-    gpu_mem: Annotated[int | None, Query(ge=0, description="MB")] = None,
+    memory: Annotated[Count, Query(description="MB")],
+    cpu_cores: Count = 1,
+    gpu_mem: Annotated[Count | None, Query(description="MB")] = None,
     gpu_memory: Annotated[
-        int | None, Query(ge=0, description="DECODE's worker's spelling of gpu_mem")
+        Count | None, Query(description="DECODE's worker's spelling of gpu_mem")
     ] = None,
     gpu_model: str | None = None,
     gpu_archi: str | None = None,
     groups: Annotated[list[str] | None, Query()] = None,
     gpus: Annotated[
-        int | None,
-        Query(
-            ge=0, description="labcloud: GPUs free on the worker; jobs needing more are not offered"
-        ),
+        Count | None,
+        Query(description="labcloud: GPUs free on the worker; jobs needing more are not offered"),
     ] = None,
     runners: Annotated[
         list[str] | None,
@@ -77,13 +77,11 @@ async def pull_jobs(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 1,
     older_than: Annotated[
-        float, Query(ge=0, description="seconds a job of environment 'any' must have waited")
+        Seconds, Query(description="seconds a job of environment 'any' must have waited")
     ] = 0,
     wait: Annotated[
-        float,
-        Query(
-            ge=0, description="labcloud: seconds to wait for work (long poll), capped by the server"
-        ),
+        Seconds,
+        Query(description="labcloud: seconds to wait for work (long poll), capped by the server"),
     ] = 0,
 ) -> dict[int, dict[str, Any]]:
     """Lease up to `limit` jobs this worker can run: `{job_id: JobSpecs}`, possibly empty.
@@ -115,9 +113,9 @@ async def pull_jobs(
 @router.get(
     "/jobs/{job_id}/status",
     response_model=JobStatus,
-    responses={404: {"description": "not (any longer) yours: stop the job"}},
+    responses=error_responses(notes={404: "not (any longer) yours: stop the job"}),
 )
-def get_job_status(job_id: int, worker: WorkerDep, session: SessionDep) -> JobStatus:
+def get_job_status(job_id: RowId, worker: WorkerDep, session: SessionDep) -> JobStatus:
     """The status of a job you hold; 404 for any other job (cancelled, deleted, given to
     another worker, ended, or never yours)."""
     job = leases.held_job(session, job_id, worker.id, attempt=worker.attempt, after_error=True)
@@ -127,17 +125,19 @@ def get_job_status(job_id: int, worker: WorkerDep, session: SessionDep) -> JobSt
 @router.put(
     "/jobs/{job_id}/status",
     status_code=http.HTTP_204_NO_CONTENT,
-    responses={
-        404: {"description": "not (any longer) yours: stop the job"},
-        409: {"description": "the state machine refuses this move"},
-    },
+    responses=error_responses(
+        notes={
+            404: "not (any longer) yours: stop the job",
+            409: "the state machine refuses this move",
+        }
+    ),
 )
 def put_job_status(
-    job_id: int,
+    job_id: RowId,
     ctx: ContextDep,
     worker: WorkerDep,
     status: JobStatus,
-    runtime_details: str | None = None,
+    runtime_details: StorableText | None = None,
 ) -> Response:
     """Report the job's status; the same status again is a heartbeat. Either extends the
     lease. 404 means the job was cancelled, deleted or given to another worker."""
@@ -158,10 +158,10 @@ def put_job_status(
 @router.post(
     "/jobs/{job_id}/log",
     status_code=http.HTTP_204_NO_CONTENT,
-    responses={404: {"description": "not (any longer) yours: stop the job"}},
+    responses=error_responses(notes={404: "not (any longer) yours: stop the job"}),
 )
 def post_job_log(
-    job_id: int, chunk: Annotated[LogChunk, Body()], ctx: ContextDep, worker: WorkerDep
+    job_id: RowId, chunk: Annotated[LogChunk, Body()], ctx: ContextDep, worker: WorkerDep
 ) -> Response:
     """labcloud: the new part of the job's output (live logs), fenced like a status report.
 
@@ -178,10 +178,10 @@ def post_job_log(
 @router.post(
     "/jobs/{job_id}/release",
     status_code=http.HTTP_204_NO_CONTENT,
-    responses={404: {"description": "not (any longer) yours"}},
+    responses=error_responses(notes={404: "not (any longer) yours"}),
 )
 def release_job(
-    job_id: int,
+    job_id: RowId,
     ctx: ContextDep,
     worker: WorkerDep,
     failed: Annotated[

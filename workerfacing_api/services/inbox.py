@@ -178,7 +178,9 @@ def record_invalid_job(
         "job_id": job_id,
         "submission_id": submission_of(payload),
         "spec": json.loads(json.dumps(payload, default=str)),
-        "environment": environment if environment in set(Environment) else Environment.any.value,
+        "environment": environment
+        if isinstance(environment, str) and environment in set(Environment)
+        else Environment.any.value,
         "priority": 0,
         "paths_upload": {},
         "status": JobStatus.error.value,

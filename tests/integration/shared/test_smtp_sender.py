@@ -8,7 +8,7 @@ from email import message_from_bytes
 import pytest
 from aiosmtpd.controller import Controller
 
-from shared.email.base import RetryLater
+from shared.email.base import EmailError, RetryLater
 from shared.email.smtp import SmtpEmailSender
 from tests.support.processes import free_port
 
@@ -48,3 +48,33 @@ def test_an_unreachable_server_means_retry_later() -> None:
     sender = SmtpEmailSender("127.0.0.1", free_port(), "labcloud@lab.example", timeout_s=2)
     with pytest.raises(RetryLater):
         sender.send("ada@lab.example", "s", "b")
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        "ada@lab.example\r\nBcc: eve@evil.example",
+        "ada@lab.example\nBcc: eve@evil.example",
+        "ada@lab.example, eve@evil.example",
+        "Eve <eve@evil.example>",
+        "not-an-address",
+    ],
+)
+def test_a_recipient_that_is_not_one_plain_address_is_refused_and_nothing_sent(
+    smtp_server: tuple[Inbox, int], recipient: str
+) -> None:
+    inbox, port = smtp_server
+    sender = SmtpEmailSender("127.0.0.1", port, "labcloud@lab.example")
+    with pytest.raises(EmailError, match="not a plain email address"):
+        sender.send(recipient, "labcloud: job 'x' finished", "body")
+    assert inbox.messages == []
+
+
+def test_line_breaks_in_the_subject_cannot_add_a_header(smtp_server: tuple[Inbox, int]) -> None:
+    inbox, port = smtp_server
+    sender = SmtpEmailSender("127.0.0.1", port, "labcloud@lab.example")
+    sender.send("ada@lab.example", "job 'x'\r\nBcc: eve@evil.example\r\n\r\nhi' finished", "b")
+    [(_, rcpt, content)] = inbox.messages
+    message = message_from_bytes(content)
+    assert rcpt == ["ada@lab.example"] and message["Bcc"] is None
+    assert message["Subject"] == "job 'x' Bcc: eve@evil.example hi' finished"

@@ -188,3 +188,25 @@ def test_concurrent_senders_send_each_email_once(
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("EMAIL ")]
     subjects = sorted(json.loads(line[6:])["subject"] for line in lines)
     assert len(subjects) == 10 and len(set(subjects)) == 10
+
+
+def test_an_email_with_an_injected_header_fails_once_and_is_never_sent(
+    client: TestClient, alice: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A recipient with a line break (an email claim of a token, say) is refused by the
+    sender: the email is marked failed after one round, not retried forever."""
+    terminal_job(client, alice, "injected")
+    sessions = client.app.state.ctx.sessions  # type: ignore[attr-defined]
+    with sessions() as session:
+        session.execute(
+            update(Notification).values(recipient="alice@example.org\r\nBcc: eve@evil.example")
+        )
+        session.commit()
+    with caplog.at_level(logging.WARNING, logger="labcloud.email"):
+        assert notify_once(sessions, ConsoleEmailSender()) is True
+        assert notify_once(sessions, ConsoleEmailSender()) is False  # nothing left to do
+    assert not [r for r in caplog.records if r.getMessage().startswith("EMAIL ")]
+    with sessions() as session:
+        mail = session.scalars(select(Notification)).one()
+    assert mail.state == "failed" and mail.attempts == 1
+    assert "not a plain email address" in (mail.last_error or "")
