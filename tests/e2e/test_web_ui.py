@@ -211,7 +211,13 @@ def test_log_in_upload_launch_follow_and_download(
         page.get_by_role("button", name="Download all output (zip)").click()
     assert archive.value.suggested_filename == "web-demo.zip"
     names = zipfile.ZipFile(io.BytesIO(Path(archive.value.path()).read_bytes())).namelist()
-    assert sorted(names) == ["output/per_file.json", "output/report.txt", "output/summary.json"]
+    assert sorted(names) == [
+        "output/histogram.svg",
+        "output/metrics.csv",
+        "output/per_file.json",
+        "output/report.txt",
+        "output/summary.json",
+    ]
 
     # A refused launch shows the server's reason.
     launch_demo(page, "web-demo")
