@@ -3,7 +3,8 @@
 SQLite and local files under one data directory, private to the service (umask
 077, and an existing directory tightened at start: see `labcloud.data_dir`), secrets
 generated once and kept there (mode 0600), a demo account, and the APIs served by
-uvicorn in one event loop. Ctrl-C stops everything.
+uvicorn in one event loop. Ctrl-C stops everything; the jobs the local worker runs go
+back to the queue and run again at the next start.
 """
 
 from __future__ import annotations
@@ -165,7 +166,6 @@ async def _serve(
         [] if stop.is_set() else [asyncio.create_task(asyncio.to_thread(fn)) for fn in after_start]
     )
     await stop.wait()
-    console.print("[bold]stopping…[/bold]")
     await asyncio.to_thread(on_stop)
     # The worker hands its jobs back through the worker API: let it finish before
     # the servers go away.
@@ -237,9 +237,19 @@ def run_embedded(
     console.print("  Ctrl-C stops everything.")
 
     def on_stop() -> None:
+        console.print(f"[bold]{stop_notice(len(local_worker.running_jobs))}[/bold]")
         local_worker.stop(drain=False)
         if periodic is not None:
             periodic.stop()
 
     asyncio.run(_serve(servers, after_start, on_stop))
     return 0
+
+
+def stop_notice(running: int) -> str:
+    """What Ctrl-C does to the jobs the local worker runs: they go back to the queue
+    (a hand-back costs them no attempt) and run again at the next start."""
+    if not running:
+        return "stopping…"
+    jobs, them = ("1 running job", "it") if running == 1 else (f"{running} running jobs", "they")
+    return f"stopping: handing {jobs} back to the queue ({them} will be run again)"

@@ -246,13 +246,15 @@ class WorkerClient:
         resp = self._send("GET", f"jobs/{_seg(job_id)}/status", job_id=job_id, attempt=attempt)
         return JobStatus(resp.json())
 
-    def release(self, job_id: str, *, attempt: int | None = None) -> bool:
-        """Hand a job back to the queue (labcloud extension).
+    def release(self, job_id: str, *, attempt: int | None = None, failed: bool = False) -> bool:
+        """Hand a job back to the queue (labcloud extension); not a failed attempt unless
+        ``failed`` (its run was lost).
 
         False if the server lacks the call, or (404) no longer counts the job as ours.
         """
+        params = {"failed": "true"} if failed else None
         try:
-            self._send("POST", f"jobs/{_seg(job_id)}/release", attempt=attempt)
+            self._send("POST", f"jobs/{_seg(job_id)}/release", attempt=attempt, params=params)
         except ApiError as exc:
             if exc.status_code in (404, 405):
                 return False

@@ -2,35 +2,41 @@
 
 Threads: the caller of :meth:`Worker.run` polls the worker API, offering the
 free part of the machine and the runners it allows; each leased job runs in a
-:class:`~worker.job.JobRun` thread (see :mod:`worker.job`).
+:class:`~worker.run.LeaseRun` thread (see :mod:`worker.run`), as the kind of
+run its spec is (:mod:`worker.kinds`).
 
 Stopping: ``stop(drain=True)`` stops leasing and lets running jobs finish
 within DRAIN_TIMEOUT; ``stop(drain=False)`` (or the end of the drain) kills them
 and hands them back with ``POST /jobs/{id}/release`` (or, on a server without
-it, lets their leases expire so they are requeued).
+it, lets their leases expire so they are requeued). A stopping worker polls no
+more; a job that a poll already in flight brings back (the server may even hand
+it the job it has just given back) is handed back at once, without being started.
+A hand-back costs the job no attempt.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from shared.jobs.specs import JobSpecs
 from shared.log_context import job_context, job_fields
 from worker import hardware
-from worker.client import AuthError, WorkerClient
-from worker.cloud import CLOUD_RUNNERS, CloudSettings, make_cloud_runner
+from worker.client import AuthError, WorkerClient, lease_attempt
+from worker.cloud import CloudSettings
 from worker.hardware import Resources
-from worker.job import JobFailed, JobRun
+from worker.lease import hand_back
 from worker.metrics import WorkerMetrics
 from worker.readiness import api_readiness, wait_for_api
-from worker.runners import Runner, make_runner
+from worker.run import Facilities, LeaseRun
+from worker.runners import Capability, Runner
+from worker.runners.base import ReapingRunner, can
+from worker.runners.pool import RunnerPool, RunnerUnavailable, owner_tag
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -60,9 +66,9 @@ class Worker:
         self._own_client = client is None
         # A hard stop cuts the client's retry pauses short: the server may be gone.
         self.client = client or WorkerClient.from_settings(settings, sleep=self.killing.wait)
-        self._runners: dict[str, Runner[Any]] = dict(runners or {})
-        self._runner_lock = threading.Lock()
-        self._cloud = cloud
+        self.runners = RunnerPool(
+            settings, owner=owner_tag(self.client.worker_id), cloud=cloud, runners=runners
+        )
         machine = machine or hardware.probe(
             cpu_cores=settings.cpu_cores,
             memory_mb=settings.memory_mb,
@@ -74,8 +80,11 @@ class Worker:
         self.resources = Resources(machine, settings.max_concurrent_jobs)
         # Per worker id, so workers sharing SCRATCH_DIR never touch each other's jobs.
         self.scratch = Path(settings.scratch_dir) / f"worker-{self.client.worker_id[:8]}"
+        self._facilities = Facilities(
+            self.client, settings, self.resources, self.runners, self.scratch, self.killing
+        )
         self._wake = threading.Event()
-        self._runs: list[JobRun] = []
+        self._runs: list[LeaseRun] = []
         self._runs_lock = threading.Lock()
         self.fatal_error: str | None = None
         self.metrics = WorkerMetrics(lambda: len(self.running_jobs), settings.max_concurrent_jobs)
@@ -142,55 +151,18 @@ class Worker:
             self.killing.set()
         self._wake.set()
 
-    def runner_kind(self, name: str) -> str:
-        """What runs a job whose entrypoint names runner ``name`` here (docker → batch, ...)."""
-        return self.settings.container_runner if name == "docker" else name
-
-    def runner_for(self, name: str) -> Runner[Any]:
-        """The runner for entrypoints naming ``name``, created on first use; JobFailed if
-        unavailable."""
-        kind = self.runner_kind(name)
-        with self._runner_lock:
-            if kind not in self._runners:
-                try:
-                    self._runners[kind] = self._make_runner(kind)
-                except Exception as exc:  # noqa: BLE001 - e.g. no container engine
-                    raise JobFailed(
-                        f"the {kind} runner is not available on this worker: {exc}"
-                    ) from None
-            return self._runners[kind]
-
-    def _make_runner(self, kind: str) -> Runner[Any]:
-        if kind in CLOUD_RUNNERS:
-            return make_cloud_runner(
-                kind,
-                self._cloud or CloudSettings(),
-                owner=self.owner,
-                mount_dir=Path(self.settings.scratch_dir),
-            )
-        options: dict[str, Any] = {}
-        if kind == "docker" and self.settings.docker_host:
-            options["base_url"] = self.settings.docker_host
-        return make_runner(kind, **options)
-
-    @property
-    def owner(self) -> str:
-        """How this worker's cloud runs are tagged (its worker id, as a safe name)."""
-        return "lc-" + re.sub(r"[^A-Za-z0-9-]+", "-", self.client.worker_id)[:40]
-
     def _reap_orphans(self) -> None:
         # Runs an earlier start of this worker (same WORKER_ID) left in the cloud:
         # stop them and hand their leases back, so they are retried at once.
         try:
-            runner = self.runner_for("docker")
-        except JobFailed as exc:
+            runner = self.runners.get("docker")
+        except RunnerUnavailable as exc:
             log.error("worker: %s", exc)
             return
-        reap = getattr(runner, "reap", None)
-        if reap is None:
+        if not can(runner, Capability.REAPS):
             return
         try:
-            orphans = reap()
+            orphans = cast(ReapingRunner[Any], runner).reap()
         except Exception as exc:  # noqa: BLE001 - the service may be down; jobs still time out
             log.warning("worker: could not look for orphaned cloud runs: %s", exc)
             return
@@ -205,8 +177,8 @@ class Worker:
                     extra=job_fields(job_id, attempt),
                 )
 
-    def job_done(self, run: JobRun) -> None:
-        """Called by a job thread at its very end."""
+    def _run_done(self, run: LeaseRun) -> None:
+        # Called by a run's thread at its very end.
         with self._runs_lock:
             if run in self._runs:
                 self._runs.remove(run)
@@ -228,15 +200,16 @@ class Worker:
         return self.resources.capacity()
 
     def _start(self, job_id: str, spec: JobSpecs) -> None:
-        if self.killing.is_set():  # leased by a long poll that outlived a hard stop
-            run = JobRun(self, job_id, spec, hardware.job_needs(spec), None)
-            with job_context(job_id, run.attempt):
-                run.release()
+        if self.stopping.is_set():  # leased by a poll that was in flight at the stop
+            attempt = lease_attempt(spec.meta.extra)
+            with job_context(job_id, attempt):
+                log.info("job %s: leased while stopping; not started", job_id)
+                hand_back(self.client, job_id, attempt)
             return
         needs = hardware.job_needs(spec)
         # Reserve here, not in the job thread, so the next poll advertises what is left.
         grant = self.resources.try_reserve(needs)
-        run = JobRun(self, job_id, spec, needs, grant)
+        run = LeaseRun(self._facilities, job_id, spec, needs, grant, on_done=self._run_done)
         log.info(
             "job %s (user job %s, %s): leased",
             job_id,

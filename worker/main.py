@@ -29,7 +29,8 @@ def run_worker(settings: WorkerSettings | None = None) -> int:
     """Run a worker until SIGTERM/SIGINT (or a rejected login); return the exit code.
 
     The first signal stops leasing and lets running jobs finish within
-    DRAIN_TIMEOUT; a second one kills them at once and hands them back.
+    DRAIN_TIMEOUT; a second one kills them at once and hands them back (which costs
+    them no attempt).
     Signal handlers are installed only when called from the main thread.
     """
     if settings is None:
@@ -72,10 +73,14 @@ def _signals(worker: Worker) -> Iterator[None]:
         received += 1
         name = signal.Signals(signum).name
         if received == 1:
-            log.info("worker: %s: finishing running jobs (again to kill them)", name)
+            log.info(
+                "worker: %s: taking no new jobs; finishing running jobs (again to stop them "
+                "and hand them back to the queue)",
+                name,
+            )
             worker.stop(drain=True)
         else:
-            log.info("worker: %s: killing running jobs", name)
+            log.info("worker: %s: stopping running jobs; handing them back to the queue", name)
             worker.stop(drain=False)
 
     previous: dict[signal.Signals, Callable[..., Any] | int | None] = {}

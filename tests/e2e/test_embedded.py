@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.processes import REPO, free_port
+from tests.support.processes import REPO, free_port, wait_until_up
 
 
 def start_up(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, int]:
@@ -139,3 +139,64 @@ def test_everything_under_the_data_dir_is_private_to_the_service(tmp_path: Path)
     shared = {key: oct(mode) for key, mode in found.items() if mode & 0o077}
     assert shared == {}, f"readable by others: {shared}"
     assert stat.S_IMODE(outside.stat().st_mode) == 0o644  # the link was not followed
+
+
+def up_without_demo(data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`labcloud up` on fresh ports, once its user API answers; and that API's URL."""
+    user_port, worker_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH", "DATABASE"))}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "labcloud.cli", "up", "--data-dir", str(data),
+             "--user-port", str(user_port), "--worker-port", str(worker_port)],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{user_port}"
+    wait_until_up(base + "/", proc, log, timeout=60)  # "labcloud is up" comes before that
+    return proc, base
+
+
+def job_status(base: str, headers: dict[str, str], job_id: int) -> dict:
+    return httpx.get(f"{base}/jobs/{job_id}", headers=headers).json()
+
+
+def wait_status(base: str, headers: dict[str, str], job_id: int, wanted: set[str]) -> dict:
+    deadline = time.monotonic() + 60
+    while (job := job_status(base, headers, job_id))["status"] not in wanted:
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    return job
+
+
+def test_ctrl_c_hands_the_running_job_back_and_the_next_start_runs_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    proc, base = up_without_demo(data, tmp_path / "up-1.log")
+    try:
+        password = json.loads((data / "secrets.json").read_text())["demo_password"]
+        token = httpx.post(
+            base + "/token", data={"username": "demo@labcloud.local", "password": password}
+        )
+        headers = {"Authorization": f"Bearer {token.json()['id_token']}"}
+        body = {
+            "job_name": "interrupted",
+            "application": {"application": "demo", "version": "v1", "entrypoint": "run"},
+            "attributes": {"files_down": {}, "env_vars": {"DEMO_SLEEP": "4"}},
+        }
+        response = httpx.post(base + "/jobs", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        job_id = response.json()["id"]
+        wait_status(base, headers, job_id, {"running"})
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    log = (tmp_path / "up-1.log").read_text()
+    assert "stopping: handing 1 running job back to the queue (it will be run again)" in log
+    proc, base = up_without_demo(data, tmp_path / "up-2.log")
+    try:
+        done = wait_status(base, headers, job_id, {"finished", "error", "canceled"})
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    assert done["status"] == "finished", done
+    assert "released by worker" in done["runtime_details"]
+    assert "stopping…" in (tmp_path / "up-2.log").read_text()  # nothing was running

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.runners.base import Runner, RunOutcome, RunSpec, run_to_completion
+from worker.runners.base import Capability, Runner, RunOutcome, RunSpec, run_to_completion
 
-__all__ = ["KNOWN_RUNNERS", "RunOutcome", "RunSpec", "Runner", "make_runner", "run_to_completion"]
+__all__ = [
+    "KNOWN_RUNNERS",
+    "Capability",
+    "RunOutcome",
+    "RunSpec",
+    "Runner",
+    "make_runner",
+    "run_to_completion",
+]
 
 KNOWN_RUNNERS = ("docker", "process")
 

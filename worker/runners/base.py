@@ -1,8 +1,11 @@
-"""Runner interface shared by the container and process runners.
+"""Runner interface shared by the container, process and cloud runners.
 
 A runner starts one job command, lets the caller poll it, fetch its combined
-stdout+stderr, kill it and clean up after it. :func:`run_to_completion` drives a
-runner through a whole run (heartbeat ticks, timeout, cancel, log collection).
+stdout+stderr, kill it and clean up after it. What a runner can do beyond that
+it declares in ``capabilities`` (see :class:`Capability`), each capability with
+the protocol of the calls it adds; callers look there, never probe for methods.
+:func:`run_to_completion` drives a runner through a whole run (heartbeat ticks,
+timeout, cancel, log collection).
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 #: Characters of log kept in :attr:`RunOutcome.log_tail` (what the API shows as the error).
 LOG_TAIL_CHARS = 1000
@@ -24,6 +28,24 @@ MAX_LOG_BYTES = 10 * 1024 * 1024
 HandleT = TypeVar("HandleT")
 
 log = logging.getLogger(__name__)
+
+
+class Capability(StrEnum):
+    """What a runner can do beyond the :class:`Runner` calls (its ``capabilities``)."""
+
+    #: Runs may wait (for cloud capacity) before they start: :class:`QueuingRunner`.
+    QUEUES = "queues"
+    #: Fetches an image before the run, while the job still says `preprocessing`:
+    #: :class:`ImagePullingRunner`.
+    PULLS_IMAGES = "pulls_images"
+    #: Finds and stops the runs an earlier start of this worker left: :class:`ReapingRunner`.
+    REAPS = "reaps"
+    #: Runs :attr:`RunSpec.argv` as it is, without a shell (else only ``sh -c command``).
+    ARGV = "argv"
+    #: Binds :attr:`RunSpec.mounts`, and leaves ``/files`` out when ``mount_files`` is off.
+    MOUNTS = "mounts"
+    #: Publishes a port of the run where the worker's services can reach it (sessions).
+    PORTS = "ports"
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,9 @@ class RunOutcome:
 class Runner(Protocol[HandleT]):
     """Starts and supervises job commands; ``HandleT`` identifies one run."""
 
+    #: What this runner can do beyond these calls.
+    capabilities: frozenset[Capability]
+
     def start(self, spec: RunSpec) -> HandleT:
         """Start ``spec.command`` and return a handle; raise if it cannot be started."""
         ...
@@ -101,16 +126,44 @@ class Runner(Protocol[HandleT]):
 
 
 class QueuingRunner(Runner[HandleT], Protocol[HandleT]):
-    """A runner whose runs may wait (for cloud capacity) before they start."""
+    """A runner whose runs may wait (for cloud capacity) before they start
+    (:attr:`Capability.QUEUES`)."""
 
     def started(self, handle: HandleT) -> bool:
         """True once the run's command has begun (as of the last :meth:`poll`)."""
         ...
 
 
+class ImagePullingRunner(Runner[HandleT], Protocol[HandleT]):
+    """A runner that fetches images itself (:attr:`Capability.PULLS_IMAGES`)."""
+
+    def ensure_image(self, image: str) -> None:
+        """Make ``image`` available for runs (pull it unless present); raise if it cannot."""
+        ...
+
+
+class ReapingRunner(Runner[HandleT], Protocol[HandleT]):
+    """A runner whose runs may outlive the worker (:attr:`Capability.REAPS`)."""
+
+    def reap(self) -> list[tuple[str, int | None]]:
+        """Stop the runs an earlier start of this worker left; their (job id, attempt)."""
+        ...
+
+
+def can(runner: Runner[Any], capability: Capability) -> bool:
+    """Whether ``runner`` declares ``capability``."""
+    return capability in runner.capabilities
+
+
+def missing(runner: Runner[Any], needed: frozenset[Capability]) -> frozenset[Capability]:
+    """The capabilities of ``needed`` that ``runner`` lacks."""
+    return needed - runner.capabilities
+
+
 def _started(runner: Runner[HandleT], handle: HandleT) -> bool:
-    started = getattr(runner, "started", None)
-    return True if started is None else bool(started(handle))
+    if not can(runner, Capability.QUEUES):
+        return True  # a run that cannot queue has begun once it was started
+    return bool(cast(QueuingRunner[HandleT], runner).started(handle))
 
 
 def tail_text(data: bytes, tail_chars: int | None) -> str:

@@ -29,7 +29,7 @@ from worker.runners.aws import (
     run_name,
     wait_until_stopped,
 )
-from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, RunSpec
+from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, Capability, RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ class BatchRun:
 
 class BatchRunner:
     """Runs jobs as AWS Batch jobs on ``job_queue``; see the module docstring."""
+
+    capabilities = frozenset({Capability.QUEUES, Capability.REAPS})
 
     def __init__(
         self,

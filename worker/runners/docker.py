@@ -15,7 +15,7 @@ from docker.types import DeviceRequest
 from docker.types import Mount as DockerMount
 from docker.utils import parse_repository_tag
 
-from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, RunSpec, tail_text
+from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, Capability, RunSpec, tail_text
 
 #: Where the job's files directory is mounted inside the container (DECODE layout).
 FILES_MOUNT = "/files"
@@ -75,6 +75,8 @@ def container_options(spec: RunSpec) -> dict[str, Any]:
 
 class DockerRunner:
     """Runs ``/bin/sh -c <command>`` in ``spec.image`` with the job dir bound at /files."""
+
+    capabilities = frozenset({Capability.PULLS_IMAGES, Capability.ARGV, Capability.MOUNTS})
 
     def __init__(self, base_url: str | None = None, *, timeout: int = 120) -> None:
         # from_env honours DOCKER_HOST (e.g. the Podman socket) when no URL is given.

@@ -36,7 +36,7 @@ from worker.runners.aws import (
     env_list,
     wait_until_stopped,
 )
-from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, RunSpec
+from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, Capability, RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ class EcsRun:
 
 class EcsRunner:
     """Runs jobs as ECS tasks on ``cluster``; see the module docstring."""
+
+    capabilities = frozenset({Capability.QUEUES, Capability.REAPS})
 
     def __init__(
         self,

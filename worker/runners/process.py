@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, RunSpec, tail_text
+from worker.runners.base import LOG_TAIL_CHARS, MAX_LOG_BYTES, Capability, RunSpec, tail_text
 
 #: Host variables a job may see; everything else (tokens, cloud credentials the
 #: worker itself holds) is withheld from the job.
@@ -46,6 +46,8 @@ class ProcessRunner:
     CPU requests are not enforced for plain processes; GPUs only through
     ``CUDA_VISIBLE_DEVICES`` (see :meth:`build_env`).
     """
+
+    capabilities: frozenset[Capability] = frozenset()  # `sh -c` in the job dir, nothing more
 
     def __init__(
         self,

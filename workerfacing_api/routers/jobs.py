@@ -22,7 +22,7 @@ from workerfacing_api.db.models import utcnow
 from workerfacing_api.db.session import write_session
 from workerfacing_api.dependencies import ContextDep, SessionDep, Worker, WorkerDep
 from workerfacing_api.schemas import LogChunk
-from workerfacing_api.services import leases, live_logs, queue
+from workerfacing_api.services import leases, live_logs, queue, releases
 
 router = APIRouter(tags=["Jobs"])
 
@@ -180,9 +180,28 @@ def post_job_log(
     status_code=http.HTTP_204_NO_CONTENT,
     responses={404: {"description": "not (any longer) yours"}},
 )
-def release_job(job_id: int, ctx: ContextDep, worker: WorkerDep) -> Response:
+def release_job(
+    job_id: int,
+    ctx: ContextDep,
+    worker: WorkerDep,
+    failed: Annotated[
+        bool,
+        Query(
+            description="labcloud: the run was lost, not stopped: the attempt counts against "
+            "MAX_RETRIES (a hand-back does not)"
+        ),
+    ] = False,
+) -> Response:
     """labcloud: give a held job back (the worker is shutting down); it is queued again
-    at once for another worker instead of after the lease timeout."""
+    at once instead of after the lease timeout, and the attempt does not count."""
     with write_session(ctx.sessions) as session:
-        leases.release(session, job_id, worker.id, utcnow(), worker.attempt)
+        releases.release(
+            session,
+            job_id,
+            worker.id,
+            utcnow(),
+            worker.attempt,
+            failed=failed,
+            max_retries=ctx.settings.max_retries,
+        )
     return Response(status_code=http.HTTP_204_NO_CONTENT)

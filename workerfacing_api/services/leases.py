@@ -370,21 +370,3 @@ def verdict(job: QueuedJob, now: dt.datetime, limits: TimeLimits) -> Verdict | N
             deadline = job.status_changed_at + allowed
             candidates.append((deadline, Verdict(cause, "timeout", final=True)))
     return min(candidates, key=lambda c: c[0])[1] if candidates else None
-
-
-def release(
-    session: Session, job_id: int, worker_id: str, now: dt.datetime, attempt: int | None = None
-) -> None:
-    """The holder gives the job back (it is shutting down): requeue it at once rather
-    than after a lease timeout. The attempt counts, like any other that ended early."""
-    job = held_job(session, job_id, worker_id, attempt=attempt, lock=True)
-    lease = current_attempt(session, job)
-    new = requeue(job.status)
-    move(job, new, now)
-    job.worker_id = None
-    job.lease_expires_at = None
-    if lease is not None:
-        lease.ended_at = now
-        lease.outcome = "released"
-    details = f"released by worker {worker_id}, requeued"
-    add_event(session, job.job_id, new, details, now, submission_id=job.submission_id)

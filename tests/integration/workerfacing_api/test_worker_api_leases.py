@@ -162,21 +162,6 @@ def test_concurrent_sweeps_requeue_each_job_once(api: WorkerAPI) -> None:
     assert [s for _, s, _ in api.outbox()].count("queued") == 20 + 20
 
 
-def test_a_released_job_is_requeued_at_once(api: WorkerAPI) -> None:
-    api.submit(1)
-    a, b = api.headers("a"), api.headers("b")
-    api.pull(a)
-    api.put_status(1, "running", a)
-    assert api.client.post("/jobs/1/release", headers=b).status_code == 404  # not b's
-    assert api.client.post("/jobs/1/release", headers=a).status_code == 204
-    row = api.row(1)
-    assert (row.status, row.worker_id) == ("queued", None)
-    assert api.outbox(1)[-1] == (1, "queued", "released by worker a, requeued")
-    assert api.attempts(1)[0].outcome == "released"
-    assert api.put_status(1, "running", a).status_code == 404  # a must stop
-    assert list(api.pull(b)) == [1]
-
-
 def test_decodes_worker_gets_decodes_longer_lease(make_api: MakeAPI) -> None:
     """DECODE's worker (no X-Worker-Id) sends nothing while it transfers files."""
     api = make_api(decode_lease_timeout=300)

@@ -7,7 +7,9 @@ file URLs with the FileHTTPRequest indirection (the upload asks for an extra
 ``POST /jobs/{id}/log`` (live logs, idempotent on the offset, as the real server).
 Like the real server it numbers each lease (``meta.extra["attempt"]``), answers
 404 to a job call with a superseded ``X-Labcloud-Attempt``, and offers a job
-only to a poll that lists its runner in ``runners`` (none listed: docker).
+only to a poll that lists its runner in ``runners`` (none listed: docker); asked
+to, it holds an empty poll for its ``wait`` (long poll) and queues a released job
+again.
 Tests script faults: status codes to answer next, jobs that are "gone" (404).
 """
 
@@ -59,6 +61,10 @@ class FakeState:
     upload_fields: list[dict[str, str]] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     supports_release: bool = True
+    requeue_released: bool = False  # True: a released job is queued again, as the server does
+    long_poll: bool = False  # True: an empty GET /jobs waits up to its `wait` for a job
+    polls_in_flight: int = 0  # GET /jobs being answered (or held) now
+    specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # job → spec as added
     logs: dict[str, str] = field(default_factory=lambda: defaultdict(str))  # job → output
     log_chunks: list[tuple[str, int, str]] = field(default_factory=list)  # (job, offset, text)
     supports_logs: bool = True  # False: an older server, without POST /jobs/{id}/log
@@ -78,7 +84,9 @@ class FakeState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_job(self, job_id: str, spec: dict[str, Any]) -> None:
-        self.queue.append((job_id, spec))
+        with self.lock:
+            self.specs[job_id] = spec
+            self.queue.append((job_id, spec))
 
     def supersede(self, job_id: str) -> None:
         """Start a new attempt of the job, as a requeue after a lost lease would."""
@@ -172,8 +180,23 @@ def create_app(state: FakeState) -> FastAPI:
         limit: int = 1,
         groups: Annotated[list[str] | None, Query()] = None,
         runners: Annotated[list[str] | None, Query()] = None,
+        wait: float = 0,
     ) -> dict[str, Any]:
         authorize(request)
+        deadline = time.monotonic() + (wait if state.long_poll else 0)
+        with state.lock:
+            state.polls_in_flight += 1
+        try:
+            while True:
+                jobs = take(limit, cpu_cores, memory, runners)
+                if jobs or time.monotonic() >= deadline:
+                    return jobs
+                time.sleep(0.02)
+        finally:
+            with state.lock:
+                state.polls_in_flight -= 1
+
+    def take(limit: int, cpu_cores: int, memory: int, runners: list[str] | None) -> dict[str, Any]:
         out: dict[str, Any] = {}
         with state.lock:
             for job_id, spec in list(state.queue):
@@ -216,6 +239,8 @@ def create_app(state: FakeState) -> FastAPI:
             if not state.supports_release:
                 raise HTTPException(405, "not supported")
             state.released.append(job_id)
+            if state.requeue_released:
+                state.queue.append((job_id, state.specs[job_id]))
 
     @app.post("/jobs/{job_id}/log", status_code=204)
     async def post_log(request: Request, job_id: str) -> None:

@@ -22,11 +22,11 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
-from shared.jobs.specs import OutputKind
+from shared.jobs.specs import JobSpecs, OutputKind
 from shared.jobs.states import JobStatus
 from shared.jobs.tes_spec import (
     TASK_LOG_NAME,
@@ -36,8 +36,10 @@ from shared.jobs.tes_spec import (
     mount_points,
 )
 from worker import staging
-from worker.client import ApiError, AuthError, FileMissing, JobGone
-from worker.runners import Runner, RunOutcome, RunSpec, run_to_completion
+from worker.client import ApiError, AuthError, JobGone
+from worker.kinds.base import Aborted, Ending, JobFailed, RunContext, input_errors, pull_image
+from worker.kinds.job import DecodeJob
+from worker.runners import Capability, RunOutcome, RunSpec, run_to_completion
 from worker.runners.base import Mount
 from worker.tes_io import (
     HttpFailed,
@@ -49,9 +51,6 @@ from worker.tes_io import (
     save_streams,
 )
 from worker.tes_outputs import OutputFile, collect
-
-if TYPE_CHECKING:
-    from worker.job import JobRun
 
 log = logging.getLogger(__name__)
 
@@ -82,27 +81,35 @@ class ExecutorResult:
         }
 
 
-def run(job: JobRun, runner: Runner[Any], jobdir: Path, private: Path) -> None:
-    """Run the TES task of ``job`` in ``jobdir`` and send its final status.
+class TesTask:
+    """The kind of a spec that carries ``handler.tes``: a GA4GH TES task."""
 
-    Raises what :meth:`JobRun._execute` raises: JobFailed (the job ends in
-    ``error`` with that message), JobGone, or the abort of a cancel.
-    """
-    TesRun(job, runner, jobdir, private).execute()
+    name = "tes"
+    # Each executor is its argv in its own image, with the task's volumes bound.
+    requires = frozenset({Capability.ARGV, Capability.MOUNTS})
+    unsupported = (
+        "GA4GH TES tasks need a worker that runs containers itself; this one runs "
+        "them with '{runner}'"
+    )
+
+    def accepts(self, spec: JobSpecs) -> bool:
+        return spec.handler.tes is not None
+
+    def refusal(self, spec: JobSpecs) -> str | None:
+        return DecodeJob().refusal(spec)  # its first executor's image is the entrypoint's
+
+    def execute(self, ctx: RunContext) -> Ending:
+        return TesRun(ctx).execute()
 
 
 class TesRun:
-    """One attempt of a TES task; uses its :class:`~worker.job.JobRun` for status and
-    transfers."""
+    """One attempt of a TES task."""
 
-    def __init__(self, job: JobRun, runner: Runner[Any], jobdir: Path, private: Path) -> None:
-        from worker.job import JobFailed, _Aborted  # worker.job imports this module
-
-        self.JobFailed, self.Aborted = JobFailed, _Aborted
-        self.job, self.runner, self.jobdir, self.private = job, runner, jobdir, private
-        self._allow_loopback = job.worker.settings.tes_allow_loopback_urls
-        assert job.spec.handler.tes is not None
-        self.task: TesExecution = job.spec.handler.tes
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx, self.runner, self.jobdir, self.private = ctx, ctx.runner, ctx.jobdir, ctx.private
+        self._allow_loopback = ctx.settings.tes_allow_loopback_urls
+        assert ctx.spec.handler.tes is not None
+        self.task: TesExecution = ctx.spec.handler.tes
         self.started_at = now()
         self.results: list[ExecutorResult] = []
         self.outputs: list[OutputFile] = []
@@ -111,29 +118,22 @@ class TesRun:
 
     # --- the task -------------------------------------------------------------
 
-    def execute(self) -> None:
-        kind = self.job.worker.runner_kind("docker")
-        if kind != "docker":
-            raise self.JobFailed(
-                f"GA4GH TES tasks need a worker that runs containers itself; this one runs "
-                f"them with '{kind}'"
-            )
+    def execute(self) -> Ending:
         try:
             shared = mount_points(self.task)
         except InvalidLayout as exc:
-            raise self.JobFailed(f"invalid task layout: {exc}") from None
+            raise JobFailed(f"invalid task layout: {exc}") from None
         self.mounts = tuple(Mount(self.host(p), p) for p, _ in shared)
         self._stage(shared)
         self._pull_images()
         failure = self._run_executors()
-        self.job._heartbeat.set(JobStatus.postprocessing)
+        self.ctx.lease.set_status(JobStatus.postprocessing)
         if failure is None:
             self._upload_outputs()
         self._upload_logs(final=True)
         if failure is None:
-            self.job._finish(JobStatus.finished, None)
-        else:
-            self.job._finish(JobStatus.error, failure)
+            return Ending(JobStatus.finished)
+        return Ending(JobStatus.error, failure)
 
     def host(self, container_path: str) -> Path:
         """The host path of a container path in the job dir (refusing any way out)."""
@@ -143,67 +143,53 @@ class TesRun:
 
     def _stage(self, shared: list[tuple[str, bool]]) -> None:
         try:
-            for path, is_file in shared:
-                target = self.host(path)
-                if is_file:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                else:
-                    target.mkdir(parents=True, exist_ok=True)
-                    # Shared like a volume: an image's non-root user must write here too.
-                    target.chmod(0o777)
-            for item in self.task.inputs:
-                self.job._check()
-                target = self.host(item.path)
-                if item.content is not None:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_text(item.content, encoding="utf-8")
-                elif item.url is not None:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    http_download(item.url, target, allow_loopback=self._allow_loopback)
-                else:
-                    if item.type == "DIRECTORY":
+            with input_errors("task"):
+                for path, is_file in shared:
+                    target = self.host(path)
+                    if is_file:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                    else:
                         target.mkdir(parents=True, exist_ok=True)
-                    for inner, uri in item.files.items():
-                        self.job._check()
-                        dest = self.host(f"{item.path}/{inner}" if inner else item.path)
-                        dest.parent.mkdir(parents=True, exist_ok=True)
-                        self.host(dest.relative_to(self.jobdir).as_posix())  # re-check
-                        self.job._download(uri, dest)
-            staging.share_with_container(self.jobdir)
-        except staging.UnsafePath as exc:
-            raise self.JobFailed(f"unsafe path in the task: {exc}") from None
-        except FileMissing as exc:
-            raise self.JobFailed(f"input missing: {exc}") from None
-        except (JobGone, AuthError):
-            raise
-        except ApiError as exc:
-            raise self.JobFailed(f"could not download the inputs: {exc}") from None
+                        # Shared like a volume: an image's non-root user must write here too.
+                        target.chmod(0o777)
+                for item in self.task.inputs:
+                    self.ctx.check()
+                    target = self.host(item.path)
+                    if item.content is not None:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_text(item.content, encoding="utf-8")
+                    elif item.url is not None:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        http_download(item.url, target, allow_loopback=self._allow_loopback)
+                    else:
+                        if item.type == "DIRECTORY":
+                            target.mkdir(parents=True, exist_ok=True)
+                        for inner, uri in item.files.items():
+                            self.ctx.check()
+                            dest = self.host(f"{item.path}/{inner}" if inner else item.path)
+                            dest.parent.mkdir(parents=True, exist_ok=True)
+                            self.host(dest.relative_to(self.jobdir).as_posix())  # re-check
+                            self.ctx.lease.download(uri, dest)
+                staging.share_with_container(self.jobdir)
         except (httpx.HTTPError, HttpFailed, ValueError) as exc:  # ValueError: a bad URL
-            raise self.JobFailed(f"could not download an input: {exc}") from None
+            raise JobFailed(f"could not download an input: {exc}") from None
         except OSError as exc:
-            raise self.JobFailed(f"could not place the inputs: {exc}") from None
+            raise JobFailed(f"could not place the inputs: {exc}") from None
 
     def _pull_images(self) -> None:
-        ensure_image = getattr(self.runner, "ensure_image", None)
-        if ensure_image is None:
-            return
         for image in dict.fromkeys(ex.image for ex in self.task.executors):
-            self.job._check()
-            try:
-                ensure_image(image)
-            except Exception as exc:  # noqa: BLE001 - any engine error means: no image
-                reason = getattr(exc, "explanation", None) or exc
-                raise self.JobFailed(f"image {image} could not be obtained: {reason}") from None
+            self.ctx.check()
+            pull_image(self.runner, image)
 
     # --- executors --------------------------------------------------------------
 
     def _run_executors(self) -> str | None:
         """Run the executors in order; the error details of a failure, or None."""
         count = len(self.task.executors)
-        timeout = self.job.spec.handler.timeout
+        timeout = self.ctx.spec.handler.timeout
         deadline = time.monotonic() + timeout if timeout else None
         for n, ex in enumerate(self.task.executors, start=1):
-            self.job._check()
+            self.ctx.check()
             left = max(1.0, deadline - time.monotonic()) if deadline is not None else None
             result, outcome = self._run_one(ex, left)
             self.results.append(result)
@@ -223,20 +209,20 @@ class TesRun:
     def _run_one(
         self, ex: TesExecutorSpec, timeout_s: float | None
     ) -> tuple[ExecutorResult, RunOutcome | None]:
-        job, spec = self.job, self.job.spec
+        ctx, spec = self.ctx, self.ctx.spec
         argv = list(ex.command)
         if ex.stdin:  # the one redirect made in the container: it needs a /bin/sh
             argv = ["/bin/sh", "-c", 'exec "$@" < "$0"', ex.stdin, *argv]
         run_spec = RunSpec(
-            job_id=job.job_id,
+            job_id=ctx.job_id,
             command="",
             files_dir=self.jobdir,
             image=ex.image,
-            env={**ex.env, "LABCLOUD_JOB_ID": str(job.job_id)},
+            env={**ex.env, "LABCLOUD_JOB_ID": str(ctx.job_id)},
             cpu_cores=spec.hardware.cpu_cores,
             memory_mb=spec.hardware.memory,
-            gpus=job.needs.gpus,
-            gpu_ids=tuple(str(i) for i in job.grant.gpu_indices) if job.grant else (),
+            gpus=ctx.gpus,
+            gpu_ids=ctx.gpu_ids,
             timeout_s=timeout_s,
             argv=tuple(argv),
             workdir=ex.workdir,
@@ -255,17 +241,17 @@ class TesRun:
             outcome = run_to_completion(
                 self.runner,
                 run_spec,
-                on_tick=lambda: not job.aborted(),
+                on_tick=lambda: not ctx.aborted(),
                 on_start=self._started,
                 tick_s=1.0,
                 on_end=save,
             )
         except staging.UnsafePath as exc:
-            raise self.JobFailed(f"executor {ex.image} left an unsafe path: {exc}") from None
+            raise JobFailed(f"executor {ex.image} left an unsafe path: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - engine errors: did argv[0] not exist?
             code = launch_exit_code(exc)
             if code is None:
-                raise self.JobFailed(f"could not start executor {ex.image}: {exc}") from None
+                raise JobFailed(f"could not start executor {ex.image}: {exc}") from None
             reason = str(getattr(exc, "explanation", None) or exc)
             for path, text in ((ex.stdout, ""), (ex.stderr, reason + "\n")):
                 if (dest := self._stream_file(path)) is not None:
@@ -273,7 +259,7 @@ class TesRun:
                         f.write(text.encode())
             return ExecutorResult(started, now(), code, stderr=reason, log=reason), None
         if outcome.killed:
-            raise self.Aborted()
+            raise Aborted()
         code = outcome.exit_code if outcome.exit_code is not None else -1
         result = ExecutorResult(
             started,
@@ -291,7 +277,7 @@ class TesRun:
     def _started(self) -> None:
         if not self._running:
             self._running = True
-            self.job._started()
+            self.ctx.lease.running()
 
     # --- outputs and logs -------------------------------------------------------
 
@@ -299,10 +285,10 @@ class TesRun:
         try:
             files = collect(self.jobdir, self.task.outputs)
         except (staging.UnsafePath, ValueError, OSError) as exc:
-            raise self.JobFailed(f"collecting the outputs failed: {exc}") from None
+            raise JobFailed(f"collecting the outputs failed: {exc}") from None
         staged = self.private / "outputs"
         for n, item in enumerate(files):
-            self.job._check()
+            self.ctx.check()
             try:
                 if item.store is None:
                     http_upload(item.url, item.host, allow_loopback=self._allow_loopback)
@@ -311,15 +297,13 @@ class TesRun:
                     local = staged / str(n) / name
                     local.parent.mkdir(parents=True)
                     link_or_copy(item.host, local)
-                    self.job.worker.client.upload_output(
-                        self.job.job_id, OutputKind.output, base, local, attempt=self.job.attempt
-                    )
+                    self.ctx.lease.upload(OutputKind.output, base, local)
             except (JobGone, AuthError):
                 raise
             except (ApiError, OSError, httpx.HTTPError, HttpFailed, ValueError) as exc:
-                raise self.JobFailed(f"uploading output {item.path} failed: {exc}") from None
+                raise JobFailed(f"uploading output {item.path} failed: {exc}") from None
             self.outputs.append(item)
-        log.info("job %s: uploaded %d TES output file(s)", self.job.job_id, len(files))
+        log.info("job %s: uploaded %d TES output file(s)", self.ctx.job_id, len(files))
 
     def _upload_logs(self, *, final: bool) -> None:
         """The task log (and at the end the job log): best effort, never fails the job."""
@@ -329,8 +313,8 @@ class TesRun:
             "logs": [r.public() for r in self.results],
             "outputs": [o.public() for o in self.outputs],
             "metadata": {
-                "worker_id": str(self.job.worker.client.worker_id),
-                "attempt": str(self.job.attempt or 1),
+                "worker_id": str(self.ctx.lease.worker_id),
+                "attempt": str(self.ctx.attempt or 1),
             },
             "system_logs": self.system_logs,
         }
@@ -344,10 +328,8 @@ class TesRun:
             files.append(combined)
         for path in files:
             try:
-                self.job.worker.client.upload_output(
-                    self.job.job_id, OutputKind.log, "", path, attempt=self.job.attempt
-                )
+                self.ctx.lease.upload(OutputKind.log, "", path)
             except (JobGone, AuthError):
                 raise
             except (ApiError, OSError) as exc:
-                log.warning("job %s: could not upload %s: %s", self.job.job_id, path.name, exc)
+                log.warning("job %s: could not upload %s: %s", self.ctx.job_id, path.name, exc)
