@@ -4,7 +4,9 @@ It reads every data file under `<files>/data`, the first config file under
 `<files>/config`, and writes real results: per-file statistics and a summary to
 `output/`, a log to `log/`, and a "model" (the fitted statistics) to `model/`,
 which the catalogue uploads as the job's artifact. Numbers in CSV/TSV/text data
-are summed and averaged, so a scientist sees their own data reflected back.
+are summed and averaged, so a scientist sees their own data reflected back: also as
+`output/metrics.csv` (each number and the running mean, which the web page plots)
+and `output/histogram.svg` (their distribution).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import re
 import statistics
 import sys
 import time
+from html import escape
 from pathlib import Path
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+MAX_POINTS = 10_000  # rows of metrics.csv: the first numbers, enough for a plot
+HISTOGRAM_BINS = 10
 
 
 def read_config(config_dir: Path) -> dict[str, str]:
@@ -43,9 +48,11 @@ def read_config(config_dir: Path) -> dict[str, str]:
     return config
 
 
-def describe(path: Path) -> dict[str, object]:
-    data = path.read_bytes()
-    numbers = [float(m) for m in NUMBER.findall(data.decode(errors="replace"))]
+def numbers_in(data: bytes) -> list[float]:
+    return [float(m) for m in NUMBER.findall(data.decode(errors="replace"))]
+
+
+def describe(data: bytes, numbers: list[float]) -> dict[str, object]:
     return {
         "bytes": len(data),
         "lines": data.count(b"\n"),
@@ -54,6 +61,50 @@ def describe(path: Path) -> dict[str, object]:
         "sum": sum(numbers),
         "mean": statistics.fmean(numbers) if numbers else None,
     }
+
+
+def write_metrics(path: Path, numbers: list[float]) -> None:
+    """`index,value,running_mean`: one row per number (the first MAX_POINTS)."""
+    lines = ["index,value,running_mean"]
+    total = 0.0
+    for index, value in enumerate(numbers[:MAX_POINTS], 1):
+        total += value
+        lines.append(f"{index},{value:g},{total / index:.6g}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def histogram_svg(numbers: list[float], bins: int = HISTOGRAM_BINS) -> str:
+    """A bar chart of how the numbers are distributed, as a standalone SVG."""
+    width, height, pad = 480, 260, 36
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{pad}" y="20" font-weight="bold">Distribution of the numbers</text>',
+    ]
+    if not numbers:
+        parts.append(f'<text x="{pad}" y="{height // 2}">no numbers in the data</text>')
+        return "".join(parts) + "</svg>\n"
+    low, high = min(numbers), max(numbers)
+    step = (high - low) / bins or 1.0
+    counts = [0] * bins
+    for value in numbers:
+        counts[min(int((value - low) / step), bins - 1)] += 1
+    plot_w, plot_h = width - 2 * pad, height - 2 * pad - 10
+    bar_w = plot_w / bins
+    for i, count in enumerate(counts):
+        bar_h = plot_h * count / max(counts)
+        x, y = pad + i * bar_w, pad + 10 + plot_h - bar_h
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 2:.1f}" height="{bar_h:.1f}" '
+            f'fill="#1f5fbf"><title>{count}</title></rect>'
+        )
+    base = pad + 10 + plot_h
+    parts.append(f'<line x1="{pad}" y1="{base}" x2="{width - pad}" y2="{base}" stroke="#333"/>')
+    for x, label in ((pad, f"{low:g}"), (width - pad, f"{high:g}")):
+        parts.append(f'<text x="{x}" y="{base + 16}" text-anchor="middle">{escape(label)}</text>')
+    parts.append(f'<text x="{width - pad}" y="20" text-anchor="end">{len(numbers)} numbers</text>')
+    return "".join(parts) + "</svg>\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,9 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         say(f"config: {json.dumps(config, sort_keys=True)}")
         data_files = sorted(p for p in (root / "data").rglob("*") if p.is_file())
         results = {}
+        all_numbers: list[float] = []
         for i, path in enumerate(data_files, 1):
             rel = path.relative_to(root / "data").as_posix()
-            results[rel] = describe(path)
+            data = path.read_bytes()
+            numbers = numbers_in(data)
+            results[rel] = describe(data, numbers)
+            all_numbers.extend(numbers)
             say(
                 f"[{i}/{len(data_files)}] {rel}: {results[rel]['bytes']} bytes, "
                 f"{results[rel]['numbers']} numbers"
@@ -119,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             + "\n"
         )
+        write_metrics(out / "metrics.csv", all_numbers)
+        (out / "histogram.svg").write_text(histogram_svg(all_numbers))
         (model / "model.json").write_text(
             json.dumps(
                 {"kind": "demo-model", "means": {k: v["mean"] for k, v in results.items()}},

@@ -4,6 +4,19 @@ application → version → entrypoint → {app, handler, aws_resources}, in the
 of DECODE OpenCloud's file, plus `handler.runner`. The file is validated at
 start-up (an invalid file stops start-up with the path of the bad key) and
 reloaded when it changes; an invalid edit keeps the last good catalogue.
+
+labcloud adds optional descriptions, for the web page's launch form:
+- `description: text` beside an application's versions, beside a version's
+  entrypoints (a string there is a description, a mapping a version or entrypoint),
+  and in an entrypoint;
+- `app.env` entries may be a name or `{name, description, default}` (`default`: what
+  the application uses when the variable is not set; shown, never sent).
+
+The parsed (and served: `GET /jobs/applications`) form keeps DECODE's shape, which
+DECODE's frontend reads: only versions under an application, only entrypoints under
+a version, `app.env` a list of names. The descriptions move into each entrypoint:
+`description`, `application_description`, `version_description`, and
+`app.env_descriptions` / `app.env_defaults` (name → text).
 """
 
 from __future__ import annotations
@@ -36,9 +49,59 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class EnvVar(_Strict):
+    """One `app.env` entry in its long form."""
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    default: str | None = None
+
+
 class AppSection(_Strict):
     cmd: list[str] = Field(min_length=1)
     env: list[str] = Field(default_factory=list, description="env var names a user may set")
+    env_descriptions: dict[str, str] = Field(
+        default_factory=dict, description="labcloud: what each env var does (name → text)"
+    )
+    env_defaults: dict[str, str] = Field(
+        default_factory=dict,
+        description="labcloud: the value the application uses when the var is not set",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _long_env_entries(cls, data: Any) -> Any:
+        """`{name, description, default}` entries become a name plus the two maps."""
+        if not isinstance(data, dict) or not isinstance(data.get("env"), list):
+            return data
+        names: list[Any] = []
+        descriptions = dict(data.get("env_descriptions") or {})
+        defaults = dict(data.get("env_defaults") or {})
+        for index, entry in enumerate(data["env"]):
+            if not isinstance(entry, dict):
+                names.append(entry)
+                continue
+            try:
+                var = EnvVar.model_validate(entry)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{' → '.join(str(p) for p in e['loc']) or 'entry'}: {e['msg']}"
+                    for e in exc.errors()
+                )
+                raise ValueError(f"env entry {index}: {problems}") from None
+            names.append(var.name)
+            if var.description is not None:
+                descriptions[var.name] = var.description
+            if var.default is not None:
+                defaults[var.name] = var.default
+        return {**data, "env": names, "env_descriptions": descriptions, "env_defaults": defaults}
+
+    @model_validator(mode="after")
+    def _described_vars_exist(self) -> AppSection:
+        unknown = sorted((set(self.env_descriptions) | set(self.env_defaults)) - set(self.env))
+        if unknown:
+            raise ValueError(f"described env vars not in env: {unknown}")
+        return self
 
 
 class HandlerSection(_Strict):
@@ -69,10 +132,53 @@ class Entrypoint(_Strict):
     app: AppSection
     handler: HandlerSection
     aws_resources: AwsResources = Field(default_factory=AwsResources)
+    description: str | None = Field(default=None, description="labcloud: what it does")
+    application_description: str | None = None  # labcloud: moved here from the application
+    version_description: str | None = None  # labcloud: moved here from the version
+
+
+DESCRIPTION_KEY = "description"
+
+
+def _push_descriptions_down(data: Any) -> Any:
+    """A `description` string beside versions or entrypoints goes into each entrypoint."""
+    if not isinstance(data, dict):
+        return data
+    apps: dict[str, Any] = {}
+    for app_name, versions in data.items():
+        if not isinstance(versions, dict):
+            apps[app_name] = versions  # validation says what is wrong
+            continue
+        app_text, versions = _split_description(versions)
+        for version_name, entrypoints in versions.items():
+            if not isinstance(entrypoints, dict):
+                continue
+            version_text, entrypoints = _split_description(entrypoints)
+            moved = {"application_description": app_text, "version_description": version_text}
+            moved = {key: text for key, text in moved.items() if text is not None}
+            versions[version_name] = {
+                name: {**moved, **entry} if isinstance(entry, dict) else entry
+                for name, entry in entrypoints.items()
+            }
+        apps[app_name] = versions
+    return apps
+
+
+def _split_description(level: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The level's description (None when it has none) and a copy without it."""
+    text = level.get(DESCRIPTION_KEY)
+    if not isinstance(text, str):
+        return None, dict(level)
+    return text, {key: value for key, value in level.items() if key != DESCRIPTION_KEY}
 
 
 class Catalogue(RootModel[dict[str, dict[str, dict[str, Entrypoint]]]]):
     """The whole file, keyed application → version → entrypoint."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _descriptions(cls, data: Any) -> Any:
+        return _push_descriptions_down(data)
 
     def entrypoint(self, application: str, version: str, entrypoint: str) -> Entrypoint:
         """Look up one entrypoint; KeyError names the first missing level and what exists."""

@@ -14,6 +14,7 @@ from shared import db
 from shared.api.body_limit import install_limits
 from shared.api.errors import register_error_handlers
 from shared.api.json_body import StrictJSONMiddleware
+from shared.api_docs import install_docs
 from shared.app_config import InvalidCatalogue, open_catalogue
 from shared.auth import make_local_tokens, make_verifier
 from shared.background import BackgroundTasks, Periodic
@@ -246,6 +247,8 @@ def create_app(
                 ctx.signins.close()
 
     app = FastAPI(
+        docs_url=None,  # /docs and /redoc: install_docs, offline
+        redoc_url=None,
         lifespan=lifespan,
         title="labcloud user-facing API",
         version="0.1.0",
@@ -293,4 +296,5 @@ def create_app(
     app.include_router(admin_quotas.router)  # /admin/quotas
     app.include_router(tes_router.router)  # GA4GH TES at /ga4gh/tes/v1
     app.include_router(ui_router)  # the web page at /ui
+    install_docs(app)  # /docs, /redoc with their assets served here
     return app

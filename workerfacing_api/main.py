@@ -14,6 +14,7 @@ from shared import db
 from shared.api.body_limit import install_limits
 from shared.api.errors import register_error_handlers
 from shared.api.json_body import StrictJSONMiddleware
+from shared.api_docs import install_docs
 from shared.auth import make_verifier
 from shared.auth.accounts import AccountGate
 from shared.log_context import JobContextMiddleware
@@ -163,6 +164,8 @@ def create_app(
             close()
 
     app = FastAPI(
+        docs_url=None,  # /docs and /redoc: install_docs, offline
+        redoc_url=None,
         title="labcloud worker-facing API",
         version="0.1.0",
         description=DESCRIPTION,
@@ -186,4 +189,5 @@ def create_app(
     app.include_router(files.router)
     app.include_router(internal.router)
     app.include_router(accounts_router.router)
+    install_docs(app)  # /docs, /redoc with their assets served here
     return app

@@ -52,6 +52,8 @@ def check_demo_results(p: Platform, http: httpx.Client, job: dict, name: str) ->
     }
     archive = zipfile.ZipFile(io.BytesIO(http.get(f"/files/output/{name}/download").content))
     assert sorted(archive.namelist()) == [
+        "output/histogram.svg",
+        "output/metrics.csv",
         "output/per_file.json",
         "output/report.txt",
         "output/summary.json",

@@ -12,82 +12,51 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.e2e.conftest import PASSWORD, Platform
-from tests.support.browser import CHROMIUM_ARGS, chromium_or_skip
+from tests.e2e.conftest import Platform
+from tests.e2e.web_steps import (
+    FINISH_TIMEOUT_MS,
+    job_row,
+    launch_demo,
+    log_in,
+    open_launch,
+    screenshots_folder,
+    web_platform,
+)
+from tests.support.browser import checked_page, launched_chromium
 
 pytestmark = pytest.mark.browser
-
-USER = "ada@example.org"
-FINISH_TIMEOUT_MS = 90_000
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    executable = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
-def page(chromium: Any, sqlite_platform: Platform) -> Iterator[Any]:
-    """A fresh browser page on a laptop-sized screen; uncaught page errors fail the test."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on(
-        "console",
-        lambda msg: (
-            problems.append(f"console: {msg.text}")
-            if msg.type == "error" and "Failed to load resource" not in msg.text
-            else None
-        ),
-    )
-    try:
+def web(tmp_path: Path) -> Iterator[Platform]:
+    with web_platform(tmp_path) as p:
+        yield p
+
+
+@pytest.fixture
+def page(chromium: Any, web: Platform) -> Iterator[Any]:
+    """A fresh browser page; uncaught page errors fail the test."""
+    with checked_page(chromium) as page:
         yield page
-    finally:
-        context.close()
-    assert not problems, problems
 
 
 @pytest.fixture
 def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("LABCLOUD_UI_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def log_in(page: Any, p: Platform, shots: Path) -> None:
-    from playwright.sync_api import expect
-
-    httpx.post(f"{p.user_url}/user", data={"username": USER, "password": PASSWORD})
-    page.goto(f"{p.user_url}/ui")
-    expect(page.get_by_role("heading", name="Log in to labcloud")).to_be_visible()
-    page.get_by_label("Email or user name").fill(USER)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.screenshot(path=shots / "login.png")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_text(f"Logged in as {USER}")).to_be_visible()
-    expect(page.get_by_role("heading", name="Files")).to_be_visible()
+    return screenshots_folder(tmp_path)
 
 
 def upload_inputs(page: Any, tmp_path: Path, shots: Path) -> None:
@@ -155,40 +124,25 @@ def upload_inputs(page: Any, tmp_path: Path, shots: Path) -> None:
     expect(files.get_by_text("params.yaml")).to_be_visible()
 
 
-def launch_demo(page: Any, name: str, shots: Path | None = None, **env: str) -> None:
-    from playwright.sync_api import expect
-
-    page.get_by_role("link", name="Launch").click()
-    expect(page.get_by_role("heading", name="Launch an application")).to_be_visible()
-    page.get_by_label("Application", exact=True).select_option("demo")
-    page.get_by_label("Version").select_option("v1")
-    page.get_by_label("Entrypoint").select_option("run")
-    page.get_by_label("Job name").fill(name)
-    page.get_by_label("Config", exact=True).select_option("demo/params.yaml")
-    page.get_by_role("checkbox", name="exp1/", exact=True).check()
-    page.get_by_role("checkbox", name="counts.csv", exact=True).check()
-    for var, value in env.items():
-        page.get_by_label(var).fill(value)
-    if shots:
-        page.screenshot(path=shots / "launch.png", full_page=True)
-    page.get_by_role("button", name="Launch job").click()
-
-
 def test_log_in_upload_launch_follow_and_download(
-    page: Any, sqlite_platform: Platform, tmp_path: Path, shots: Path
+    page: Any, web: Platform, tmp_path: Path, shots: Path
 ) -> None:
     from playwright.sync_api import expect
 
-    p = sqlite_platform
+    p = web
     p.start_worker("worker-1")
     log_in(page, p, shots)
     upload_inputs(page, tmp_path, shots)
+    check_launch_form_defaults_and_descriptions(page)
 
     launch_demo(page, "web-demo", shots, DEMO_GREETING="hello from the browser", DEMO_SLEEP="2")
     expect(page).to_have_url(re.compile(r"#jobs/\d+$"))
     expect(page.get_by_role("heading", name="Job web-demo")).to_be_visible()
-    row = page.locator("#jobs-table tbody tr", has_text="web-demo")
+    row = job_row(page, "web-demo")
     expect(row.locator(".status")).to_have_text("finished", timeout=FINISH_TIMEOUT_MS)
+    # start to end, e.g. "2.3 s"; and the same in the job's facts
+    expect(row.locator("td.duration")).to_have_text(re.compile(r"^\d+(\.\d)? s$"))
+    expect(page.locator("#job-duration")).to_have_text(row.locator("td.duration").inner_text())
     history = page.locator("#job-history")
     for status in ("queued", "running", "finished"):
         expect(history).to_contain_text(status)
@@ -211,19 +165,45 @@ def test_log_in_upload_launch_follow_and_download(
         page.get_by_role("button", name="Download all output (zip)").click()
     assert archive.value.suggested_filename == "web-demo.zip"
     names = zipfile.ZipFile(io.BytesIO(Path(archive.value.path()).read_bytes())).namelist()
-    assert sorted(names) == ["output/per_file.json", "output/report.txt", "output/summary.json"]
+    assert sorted(names) == [
+        "output/histogram.svg",
+        "output/metrics.csv",
+        "output/per_file.json",
+        "output/report.txt",
+        "output/summary.json",
+    ]
 
-    # A refused launch shows the server's reason.
+    check_results_in_the_page(page, shots)
+
+    # The next launch starts from a fresh form: not the last job's variables and name.
+    open_launch(page)
+    expect(page.get_by_label("DEMO_GREETING")).to_have_value("")
+    expect(page.get_by_label("DEMO_SLEEP")).to_have_value("")
+    expect(page.get_by_role("checkbox", name="counts.csv", exact=True)).not_to_be_checked()
+    expect(page.get_by_label("Job name")).not_to_have_value("web-demo")
+
+    # A refused launch shows the server's reason until dismissed, or until the next
+    # action: a stale "not launched" never stays beside the next success.
+    alert = page.get_by_role("alert")
     launch_demo(page, "web-demo")
-    expect(page.get_by_role("alert")).to_contain_text("a job named 'web-demo' already exists")
+    expect(alert).to_contain_text("a job named 'web-demo' already exists")
     page.get_by_role("button", name="Dismiss").click()
+    expect(alert).to_be_hidden()
+    launch_demo(page, "web-demo")
+    expect(alert).to_contain_text("The job was not launched")
 
     # Cancel a running job, then delete it.
     launch_demo(page, "slow-demo", DEMO_SLEEP="60")
     expect(page.get_by_role("heading", name="Job slow-demo")).to_be_visible()
-    slow = page.locator("#jobs-table tbody tr", has_text="slow-demo")
+    expect(page.get_by_role("status")).to_contain_text("Job slow-demo launched")
+    expect(alert).to_be_hidden()
+    slow = job_row(page, "slow-demo")
     expect(slow.locator(".status")).to_have_text("running", timeout=FINISH_TIMEOUT_MS)
     expect(log).to_contain_text("working… 1/60")
+    # a running job's duration counts up in the list
+    counting = slow.locator("td.duration")
+    expect(counting).to_have_text(re.compile(r"^\d+(\.\d)? s$"))
+    expect(counting).not_to_have_text(counting.inner_text())
     page.get_by_role("button", name="Cancel job").click()
     expect(slow.locator(".status")).to_have_text("canceled", timeout=FINISH_TIMEOUT_MS)
 
@@ -255,3 +235,71 @@ def test_log_in_upload_launch_follow_and_download(
     row.get_by_role("button", name="web-demo").click()
     expect(page.locator("#job-log-pane")).to_be_hidden()
     expect(download_button).to_be_visible()
+
+
+def check_launch_form_defaults_and_descriptions(page: Any) -> None:
+    """The form opens on an entrypoint that can run here (the demo's process one, not a
+    GPU container), with the catalogue's descriptions of it and of its variables."""
+    from playwright.sync_api import expect
+
+    open_launch(page)
+    expect(page.get_by_label("Application", exact=True)).to_have_value("demo")
+    expect(page.get_by_label("Version")).to_have_value("v1")
+    expect(page.get_by_label("Entrypoint")).to_have_value("run")
+    about = page.locator("#launch-about")
+    expect(about).to_contain_text("A small analysis that needs nothing but Python")
+    expect(about).to_contain_text("metrics.csv (plotted in the page)")
+    sleep = page.get_by_label("DEMO_SLEEP")
+    expect(sleep).to_have_accessible_description(re.compile("Seconds to work before finishing"))
+    expect(sleep).to_have_attribute("placeholder", "0")
+    page.get_by_label("Application", exact=True).select_option("decode")
+    expect(about).to_contain_text("DECODE: deep-learning localisation")
+    expect(about).to_contain_text("DECODE's development image.")  # latest: first by name
+    expect(page.locator("#launch-env-fields")).to_contain_text("takes no environment variables")
+
+
+def check_results_in_the_page(page: Any, shots: Path) -> None:
+    """The finished demo's results: its metrics plotted, and its files shown in the
+    viewer (JSON pretty-printed, CSV as a table, the SVG as an image, text)."""
+    from playwright.sync_api import expect
+
+    metrics = page.locator("#job-metrics")
+    expect(metrics.locator("svg.plot polyline")).to_have_count(2)
+    assert metrics.locator("svg.plot polyline").evaluate_all(
+        "lines => lines.map(l => l.dataset.series)"
+    ) == ["value", "running_mean"]
+    expect(metrics.get_by_role("img")).to_have_attribute(
+        "aria-label", "Metrics: value, running_mean against index"
+    )
+
+    viewer = page.locator("#viewer")
+    page.get_by_role("button", name="View output/summary.json (output)").click()
+    expect(viewer.get_by_role("heading", name="summary.json")).to_be_visible()
+    expect(viewer.locator("pre.json")).to_contain_text('\n  "files": 3,\n')
+    page.get_by_role("button", name="Close").click()
+    expect(viewer).to_be_hidden()
+
+    page.get_by_role("button", name="View output/metrics.csv (output)").click()
+    table = viewer.locator("table.data-table")
+    expect(table.locator("thead th")).to_have_text(["index", "value", "running_mean"])
+    expect(table.locator("tbody tr")).to_have_count(7)  # the seven numbers of the inputs
+    expect(table.locator("tbody tr").first.locator("td")).to_have_text(["1", "1", "1"])
+    expect(viewer.locator("svg.plot polyline")).to_have_count(2)
+    page.screenshot(path=shots / "viewer-csv.png")
+    page.keyboard.press("Escape")  # a dialog closes with Escape too
+    expect(viewer).to_be_hidden()
+
+    page.get_by_role("button", name="View output/histogram.svg (output)").click()
+    image = viewer.get_by_role("img", name="histogram.svg")
+    expect(image).to_have_attribute("src", re.compile("^blob:"))
+    page.wait_for_function(
+        "() => document.querySelector('#viewer img.viewer-image')?.naturalWidth > 0"
+    )
+    # an SVG file is an image, never put into the page
+    assert viewer.locator("#viewer-body svg").count() == 0
+    page.get_by_role("button", name="Close").click()
+
+    page.get_by_role("button", name="View log/demo.log (log)").click()
+    expect(viewer.locator("pre.viewer-text")).to_contain_text("done: 3 file(s)")
+    page.get_by_role("button", name="Close").click()
+    page.screenshot(path=shots / "jobs.png", full_page=True)

@@ -9,9 +9,12 @@ silently as "skipped").
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -54,3 +57,44 @@ def chromium_or_skip() -> str:
     if browser_required():
         pytest.fail(f"{REQUIRE_ENV}=1 but {problem}", pytrace=False)
     pytest.skip(f"{problem}; set {REQUIRE_ENV}=1 to make this fail")
+
+
+@contextlib.contextmanager
+def launched_chromium() -> Iterator[Any]:
+    """Debian's Chromium under Playwright, headless (skips or fails as chromium_or_skip)."""
+    executable = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def checked_page(browser: Any, **context_options: Any) -> Iterator[Any]:
+    """A fresh page on a laptop-sized screen; an uncaught page error or a console error
+    fails the test when the page closes."""
+    options = {"viewport": {"width": 1280, "height": 800}, "accept_downloads": True}
+    context = browser.new_context(**{**options, **context_options})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console: {msg.text}")
+            if msg.type == "error" and "Failed to load resource" not in msg.text
+            else None
+        ),
+    )
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not problems, problems

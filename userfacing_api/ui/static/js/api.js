@@ -233,6 +233,44 @@ export async function download(path, { isDir = false } = {}) {
   return filename;
 }
 
+/** The answer of GET /files/{path}/download, its body not read yet (for the viewer). */
+export async function openFile(path, { signal } = {}) {
+  const url = apiUrl(`files/${encodePath(path.replace(/\/+$/, ""))}/download`);
+  const response = await send(url, { headers: authHeaders(), signal });
+  if (!response.ok) throw await failed(response);
+  return response;
+}
+
+/**
+ * At most `cap` bytes of a response's body; the rest is never read (the transfer is
+ * cancelled), so a 2 GB file costs the page `cap` bytes. Resolves to {bytes, total
+ * (Content-Length, or null), truncated}.
+ */
+export async function readCapped(response, cap) {
+  const header = response.headers.get("content-length");
+  const total = header === null ? null : Number(header);
+  const reader = response.body.getReader();
+  const chunks = [];
+  let size = 0;
+  while (size <= cap) { // one byte past the cap tells a cut file from one of exactly `cap`
+    const { value, done } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+  }
+  const truncated = size > cap;
+  if (truncated) await reader.cancel().catch(() => {});
+  const bytes = new Uint8Array(Math.min(size, cap));
+  let at = 0;
+  for (const chunk of chunks) {
+    const part = chunk.subarray(0, bytes.length - at);
+    bytes.set(part, at);
+    at += part.length;
+    if (at >= bytes.length) break;
+  }
+  return { bytes, total, truncated };
+}
+
 // --- Server-Sent Events -------------------------------------------------------
 
 /**

@@ -2,10 +2,11 @@
 // Jobs views (the URL's #fragment names the view, so Back and bookmarks work).
 import * as api from "./api.js";
 import { $, fill } from "./dom.js";
-import { clearError, notify, showError } from "./notices.js";
+import { clearError, clearMessages, clearOnNextAction, notify, showError } from "./notices.js";
 import * as files from "./files.js";
 import * as launch from "./launch.js";
 import * as jobs from "./jobs.js";
+import * as viewer from "./viewer.js";
 
 const VIEWS = { files, launch, jobs };
 let current = null;
@@ -67,7 +68,7 @@ function loggedIn() {
 function logout(message) {
   active = false;
   api.session.clear();
-  $("#notice").hidden = true;
+  clearMessages();
   jobs.stop();
   current = null;
   if (location.hash) history.replaceState(null, "", location.pathname + location.search);
@@ -150,6 +151,8 @@ function init() {
   $("#token-form").addEventListener("submit", onToken);
   $("#logout").addEventListener("click", () => logout());
   $("#error-close").addEventListener("click", clearError);
+  clearOnNextAction(document.body); // a message is about the last action, not the next
+  viewer.init();
   api.onUnauthorized(() => {
     if (active) logout("Your session has expired or was refused: please log in again.");
   });

@@ -20,7 +20,7 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 function append(el, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -64,4 +64,26 @@ export function formatBytes(bytes) {
 export function basename(path) {
   const parts = path.replace(/\/+$/, "").split("/");
   return parts[parts.length - 1];
+}
+
+/** A short duration: "0.4 s", "42 s", "3 min 05 s", "10 min", "2 h 04 min", "5 h". */
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "";
+  const s = Math.max(0, seconds);
+  if (s < 10) return `${s.toFixed(s < 1 ? 1 : 0)} s`;
+  if (s < 60) return `${Math.round(s)} s`;
+  const whole = Math.round(s);
+  const minutes = Math.floor(whole / 60);
+  if (whole < 3600) {
+    return whole % 60 ? `${minutes} min ${String(whole % 60).padStart(2, "0")} s` : `${minutes} min`;
+  }
+  const rest = minutes % 60;
+  return rest ? `${Math.floor(minutes / 60)} h ${String(rest).padStart(2, "0")} min` : `${minutes / 60} h`;
+}
+
+/** The file name's extension, lower case, without the dot ("" when none). */
+export function extension(path) {
+  const name = basename(path);
+  const dot = name.lastIndexOf(".");
+  return dot > 0 ? name.slice(dot + 1).toLowerCase() : "";
 }

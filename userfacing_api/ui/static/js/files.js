@@ -1,8 +1,10 @@
 // The Files view: browse folders, upload files and folders (buttons or drag and drop,
-// with progress), create folders, download and delete.
+// with progress, speed and time left), create folders, look at, download and delete.
 import * as api from "./api.js";
-import { $, basename, fill, formatBytes, h } from "./dom.js";
+import { $, basename, fill, h } from "./dom.js";
 import { attempt, notify, showError } from "./notices.js";
+import { RateMeter, describeDone, describeProgress } from "./transfer.js";
+import * as viewer from "./viewer.js";
 
 const UPLOADABLE = ["config", "data", "artifact"];
 const PARALLEL_UPLOADS = 3;
@@ -109,6 +111,11 @@ function renderEntries(entries) {
       ? h("button", { type: "button", class: "link folder", onclick: () => open(entry.path) }, `${name}/`)
       : h("span", { class: "file" }, name);
     const actions = [
+      !isDir && viewer.canShow(entry.path) ? h("button", {
+        type: "button",
+        "aria-label": `View ${name}`,
+        onclick: () => viewer.open(entry.path),
+      }, "View") : null,
       h("button", {
         type: "button",
         "aria-label": isDir ? `Download zip of ${name}/` : `Download ${name}`,
@@ -227,11 +234,13 @@ async function upload(picked, emptyDirs) {
   uploadAbort = new AbortController();
   const { signal } = uploadAbort;
 
+  const meter = new RateMeter();
   const update = () => {
     const done = [...loaded.values()].reduce((a, b) => a + b, 0);
+    meter.add(done);
     totalBar.max = total;
     totalBar.value = done;
-    fill(totalText, `${formatBytes(done)} of ${formatBytes(total)}`);
+    fill(totalText, describeProgress(done, total, meter.rate()));
   };
   const jobs = picked.map((item, index) => {
     const target = `${base}${item.dir ? `${item.dir}/` : ""}`;
@@ -274,6 +283,8 @@ async function upload(picked, emptyDirs) {
   }
   $("#upload-cancel").disabled = true;
   uploadAbort = null;
+  const sent = [...loaded.values()].reduce((a, b) => a + b, 0);
+  if (!signal.aborted && !failures.length) fill(totalText, `Done: ${describeDone(sent, meter.elapsed())}`);
   if (signal.aborted) {
     for (const job of jobs) if (job.state.textContent === "waiting") fill(job.state, "cancelled");
   }

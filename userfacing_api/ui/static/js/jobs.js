@@ -1,19 +1,29 @@
-// The Jobs view: the job list (polled every 2 s, updated in place so keyboard focus
-// stays put), and the open job's facts, status history, live log and results, with
+// The Jobs view: the job list (polled every 2 s, see joblist.js), and the open job's
+// facts, why it waits or why it failed, status history, live log and results, with
 // cancel and delete.
 import * as api from "./api.js";
 import { $, basename, fill, formatTime, h } from "./dom.js";
 import { attempt, clearError, notify, showError } from "./notices.js";
+import * as list from "./joblist.js";
+import * as results from "./results.js";
 
 const POLL_MS = 2000;
-const TERMINAL = new Set(["finished", "error", "canceled"]);
-const RESULT_KINDS = [["output", "Output"], ["log", "Logs"], ["artifact", "Artifacts"]];
+const TICK_MS = 1000;
+const { TERMINAL } = list;
+const FAILURE_KINDS = {
+  exit_code: "The application ended with an error",
+  timeout: "It ran past its time limit",
+  lost: "Its worker was lost",
+  cancelled: "It was cancelled",
+  invalid: "The job could not start as given",
+  system: "labcloud could not run it",
+};
 
 let nav = { go: () => {} };
 let jobs = new Map(); // id → job, in the order of the last listing
-const rows = new Map(); // id → {row, button, app, status, created}
 let loadedOnce = false;
 let timer = null;
+let ticker = null;
 let pollRound = 0;
 let pollFailed = false;
 let running = false;
@@ -25,6 +35,7 @@ export function init(navigation) {
   nav = navigation;
   $("#job-cancel").addEventListener("click", onCancel);
   $("#job-delete").addEventListener("click", onDelete);
+  list.init(() => list.render(jobs, selectedId, nav.go));
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && running) poll();
   });
@@ -33,6 +44,8 @@ export function init(navigation) {
 /** Begin polling (after log in). */
 export function start() {
   running = true;
+  clearInterval(ticker);
+  ticker = setInterval(tick, TICK_MS);
   poll();
 }
 
@@ -40,12 +53,12 @@ export function start() {
 export function stop() {
   running = false;
   clearTimeout(timer);
+  clearInterval(ticker);
   stopLog();
   jobs = new Map();
-  rows.clear();
+  list.reset();
   loadedOnce = false;
   selectedId = null;
-  fill($("#jobs-table tbody"));
   $("#job-detail").hidden = true;
 }
 
@@ -66,8 +79,8 @@ async function poll() {
   if (!running) return;
   const round = ++pollRound; // only the latest round schedules the next: one loop at most
   try {
-    const list = await api.request("GET", "jobs", { query: { limit: 100 } });
-    if (round === pollRound) update(list);
+    const listed = await api.request("GET", "jobs", { query: { limit: 100 } });
+    if (round === pollRound) update(listed);
     if (pollFailed) clearError(); // the server is back: its outage message is stale
     pollFailed = false;
   } catch (error) {
@@ -79,11 +92,11 @@ async function poll() {
   if (running && round === pollRound && !document.hidden) timer = setTimeout(poll, POLL_MS);
 }
 
-function update(list) {
+function update(listed) {
   const before = jobs;
-  jobs = new Map(list.map((job) => [job.id, job]));
+  jobs = new Map(listed.map((job) => [job.id, job]));
   if (loadedOnce) {
-    for (const job of list) {
+    for (const job of listed) {
       const old = before.get(job.id);
       if (old && old.status !== job.status && TERMINAL.has(job.status)) {
         notify(`Job ${job.job_name} ${job.status === "canceled" ? "was canceled" : job.status === "error" ? "failed" : "finished"}.`);
@@ -91,47 +104,16 @@ function update(list) {
     }
   }
   loadedOnce = true;
-  renderList();
+  list.render(jobs, selectedId, nav.go);
   if (selectedId !== null && jobs.has(selectedId)) renderDetail(jobs.get(selectedId), before.get(selectedId));
 }
 
-// --- the list -----------------------------------------------------------------
-
-function statusBadge(status) {
-  return h("span", { class: `status status-${status}` }, status);
-}
-
-function renderList() {
-  const body = $("#jobs-table tbody");
-  for (const [id, parts] of rows) {
-    if (!jobs.has(id)) { parts.row.remove(); rows.delete(id); }
-  }
-  let index = 0;
-  for (const job of jobs.values()) {
-    let parts = rows.get(job.id);
-    if (!parts) {
-      const button = h("button", { type: "button", class: "link", onclick: () => nav.go("jobs", job.id) }, job.job_name);
-      parts = { button, app: h("td"), status: h("td"), created: h("td"), shown: "" };
-      parts.row = h("tr", { "data-job-id": job.id }, h("th", { scope: "row" }, button), parts.app, parts.status, parts.created);
-      rows.set(job.id, parts);
-    }
-    const ref = job.application;
-    const shown = `${job.status}|${ref.application}|${job.date_created}`;
-    if (parts.shown !== shown) {
-      fill(parts.app, `${ref.application} ${ref.version} ${ref.entrypoint}`);
-      fill(parts.status, statusBadge(job.status));
-      fill(parts.created, formatTime(job.date_created));
-      parts.shown = shown;
-    }
-    const isSelected = job.id === selectedId;
-    parts.row.classList.toggle("selected", isSelected);
-    if (isSelected) parts.button.setAttribute("aria-current", "true");
-    else parts.button.removeAttribute("aria-current");
-    if (body.children[index] !== parts.row) body.insertBefore(parts.row, body.children[index] || null);
-    index += 1;
-  }
-  $("#jobs-empty").hidden = jobs.size > 0;
-  $("#jobs-table").hidden = jobs.size === 0;
+function tick() {
+  if (document.hidden) return;
+  list.tick();
+  const job = jobs.get(selectedId);
+  const cell = $("#job-duration");
+  if (job && cell) fill(cell, list.durationText(job));
 }
 
 // --- the open job -------------------------------------------------------------
@@ -141,7 +123,7 @@ async function select(id) {
   stopLog();
   selectedId = id;
   resultsFor = "";
-  renderList();
+  list.render(jobs, selectedId, nav.go);
   if (id === null) {
     $("#job-detail").hidden = true;
     return;
@@ -163,39 +145,60 @@ async function select(id) {
   followLog(job);
 }
 
-function renderDetail(job, previous) {
-  fill($("#job-title"), `Job ${job.job_name}`);
-  const ref = job.application;
+function inputsText(job) {
   const inputs = job.attributes?.files_down || {};
-  const inputText = [
+  return [
     inputs.config_id ? `config/${inputs.config_id}` : null,
     ...(inputs.data_ids || []).map((p) => `data/${p}`),
     ...(inputs.artifact_ids || []).map((p) => `artifact/${p}`),
   ].filter(Boolean).join(", ") || "none";
+}
+
+function renderDetail(job, previous) {
+  fill($("#job-title"), `Job ${job.job_name}`);
   const env = Object.entries(job.attributes?.env_vars || {}).map(([k, v]) => `${k}=${v}`).join(", ");
   const hw = job.hardware
     ? Object.entries(job.hardware).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${v}`).join(", ")
     : "";
   const facts = [
     ["Number", String(job.id)],
-    ["Status", statusBadge(job.status)],
-    ["Application", `${ref.application} ${ref.version} ${ref.entrypoint}`],
-    ["Inputs", inputText],
+    ["Status", list.statusBadge(job.status)],
+    job.status === "queued" && job.waiting_reason ? ["Waiting", h("span", { id: "job-waiting" }, job.waiting_reason)] : null,
+    ["Application", list.appLabel(job.application)],
+    ["Inputs", inputsText(job)],
     ["Variables", env || "none"],
     ["Hardware", hw || "entrypoint defaults"],
     ["Created", formatTime(job.date_created)],
     ["Started", formatTime(job.date_started) || "not yet"],
     ["Ended", formatTime(job.date_finished) || "not yet"],
-  ];
-  if (job.runtime_details) facts.push(["Details", h("span", { class: "details" }, job.runtime_details)]);
+    ["Duration", h("span", { id: "job-duration" }, list.durationText(job))],
+    // a failure says it all once; the details would repeat it
+    job.runtime_details && !job.failure ? ["Details", h("span", { class: "details" }, job.runtime_details)] : null,
+  ].filter(Boolean);
   fill($("#job-facts"), facts.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+  renderFailure(job.status === "error" ? job.failure : null);
   $("#job-cancel").hidden = TERMINAL.has(job.status);
   if (!previous || previous.status !== job.status) loadHistory(job);
   const key = `${job.id}:${job.status}`;
   if (resultsFor !== key && (TERMINAL.has(job.status) || job.status === "postprocessing" || !resultsFor)) {
     resultsFor = key;
-    loadResults(job);
+    results.show($("#job-results"), job, TERMINAL.has(job.status), () => selectedId === job.id);
   }
+}
+
+/** Why an error job failed (`failure`, when the server gives one): once, readably. */
+function renderFailure(failure) {
+  const box = $("#job-failure");
+  box.hidden = !failure;
+  if (!failure) return;
+  const headline = FAILURE_KINDS[failure.kind] || "It failed";
+  fill(box,
+    h("h3", {}, "Why it failed"),
+    h("p", { class: "failure-kind" }, headline,
+      failure.exit_code !== null && failure.exit_code !== undefined ? ` (exit code ${failure.exit_code})` : "", "."),
+    failure.message ? h("p", { class: "failure-message" }, failure.message) : null,
+    failure.log_tail ? [h("p", { class: "hint" }, "The end of its log:"),
+      h("pre", { class: "log failure-log", tabindex: 0 }, failure.log_tail)] : null);
 }
 
 async function loadHistory(job) {
@@ -205,48 +208,13 @@ async function loadHistory(job) {
     if (selectedId !== job.id) return;
     pane.hidden = false;
     fill($("#job-history"), history.map((entry) => h("li", {},
-      statusBadge(entry.status), " ", h("time", { datetime: entry.time }, formatTime(entry.time)),
+      list.statusBadge(entry.status), " ", h("time", { datetime: entry.time }, formatTime(entry.time)),
       entry.runtime_details ? h("span", { class: "details" }, ` — ${entry.runtime_details}`) : "")));
   } catch (error) {
     // a server without status history (404) simply has no such pane
     if (error.status === 404) pane.hidden = true;
     else showError(error, "Loading the status history failed");
   }
-}
-
-async function loadResults(job) {
-  const target = $("#job-results");
-  const sections = await Promise.all(RESULT_KINDS.map(async ([kind, label]) => {
-    const folder = job.paths_out[kind];
-    let files = [];
-    try {
-      files = await api.listFiles(folder, { recursive: true, showDirs: false });
-    } catch (error) {
-      if (error.status !== 404) showError(error, `Listing ${folder} failed`);
-    }
-    const heading = h("h4", {}, `${label} `, h("span", { class: "hint" }, `${folder}/`));
-    if (!files.length) {
-      return h("div", { class: "result-group" }, h("div", { class: "result-head" }, heading),
-        h("p", { class: "hint" }, TERMINAL.has(job.status) ? "none" : "none yet"));
-    }
-    const zip = h("button", {
-      type: "button",
-      class: "small",
-      onclick: () => attempt(`Downloading ${folder}`, () => api.download(folder, { isDir: true })),
-    }, `Download all ${label.toLowerCase()} (zip)`);
-    return h("div", { class: "result-group" }, h("div", { class: "result-head" }, heading, zip),
-      h("ul", { class: "result-files" }, files.map((file) => {
-        const name = file.path.slice(folder.length + 1);
-        return h("li", {}, h("span", { class: "file" }, name), h("span", { class: "hint" }, file.size),
-          h("button", {
-            type: "button",
-            class: "small",
-            "aria-label": `Download ${name} (${kind})`,
-            onclick: () => attempt(`Downloading ${file.path}`, () => api.download(file.path)),
-          }, "Download"));
-      })));
-  }));
-  if (selectedId === job.id) fill(target, sections);
 }
 
 // --- the live log -------------------------------------------------------------
@@ -258,6 +226,10 @@ function stopLog() {
 
 function setLogState(text) {
   fill($("#job-log-state"), text ? `(${text})` : "");
+}
+
+function liveState() {
+  return $("#job-log").textContent ? "live" : "live, waiting for the job's first output";
 }
 
 function appendLog(text) {
@@ -273,15 +245,16 @@ function onStatusEvent(id, status) {
   poll(); // brings the list, facts, history and results up to date
 }
 
-/** Follow the job's log: the SSE stream, else polling `/logs`, else no log pane. */
+/** Follow the job's log: the SSE stream (its first event is the log so far), else
+ * polling `/logs`, else no log pane. */
 async function followLog(job) {
   const controller = new AbortController();
   logAbort = controller;
   const pane = $("#job-log-pane");
   pane.hidden = false;
   fill($("#job-log"));
-  setLogState(TERMINAL.has(job.status) ? "" : "live");
-  let attempt = null;
+  setLogState(TERMINAL.has(job.status) ? "" : liveState());
+  let attemptNo = null;
   try {
     await api.streamEvents(`jobs/${job.id}/logs/stream`, (name, data, id) => {
       let payload = {};
@@ -289,11 +262,12 @@ async function followLog(job) {
       if (name === "log") {
         // ids are "<attempt>-<offset>": a new attempt (a retry) starts its own log
         const thisAttempt = (id || "").split("-")[0] || null;
-        if (attempt && thisAttempt && thisAttempt !== attempt) {
+        if (attemptNo && thisAttempt && thisAttempt !== attemptNo) {
           appendLog(`\n--- attempt ${thisAttempt} ---\n`);
         }
-        attempt = thisAttempt || attempt;
+        attemptNo = thisAttempt || attemptNo;
         appendLog(payload.text ?? "");
+        if (!TERMINAL.has(jobs.get(job.id)?.status ?? job.status)) setLogState(liveState());
       } else if (name === "status" || name === "end") {
         if (name === "end") setLogState("");
         onStatusEvent(job.id, payload.status);
@@ -327,7 +301,7 @@ async function pollLog(job, controller) {
       fill(pre, answer.log || "");
       if (atBottom) pre.scrollTop = pre.scrollHeight;
       const live = !TERMINAL.has(answer.status);
-      setLogState([live ? "live" : "", answer.truncated ? "showing the end" : ""].filter(Boolean).join(", "));
+      setLogState([live ? liveState() : "", answer.truncated ? "showing the end" : ""].filter(Boolean).join(", "));
       if (!live) return;
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));

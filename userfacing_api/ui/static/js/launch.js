@@ -1,9 +1,11 @@
 // The Launch view: a form generated from the application catalogue
-// (GET /jobs/applications): version, entrypoint, inputs picked from the user's
-// files, the entrypoint's allowed environment variables, and hardware.
+// (GET /jobs/applications): version, entrypoint (with their descriptions), inputs
+// picked from the user's files, the entrypoint's allowed environment variables (with
+// what they do and their defaults), and hardware. It starts on an entrypoint that can
+// run here, and is fresh again after each launch.
 import * as api from "./api.js";
-import { $, fill, h } from "./dom.js";
-import { notify, showError } from "./notices.js";
+import { $, fill, formatDuration, h } from "./dom.js";
+import { notify, showError, warn } from "./notices.js";
 
 const INPUTS = {
   config_id: { folder: "config", label: "Config", multiple: false },
@@ -14,12 +16,13 @@ const INPUTS = {
 let catalogue = {};
 let available = { config_id: [], data_ids: [], artifact_ids: [] };
 let nameEdited = false;
+let chosenOnce = false; // the default entrypoint is picked once; then the user's choice stays
 let nav = { go: () => {} };
 
 export function init(navigation) {
   nav = navigation;
   $("#launch-app").addEventListener("change", () => { fillVersions(); suggestName(); });
-  $("#launch-version").addEventListener("change", fillEntrypoints);
+  $("#launch-version").addEventListener("change", () => fillEntrypoints());
   $("#launch-entrypoint").addEventListener("change", renderEntrypoint);
   $("#launch-name").addEventListener("input", () => { nameEdited = true; });
   $("#launch-reload").addEventListener("click", () => load());
@@ -47,29 +50,67 @@ async function load() {
     return;
   }
   const apps = Object.keys(catalogue).sort();
-  setOptions($("#launch-app"), apps);
+  setOptions($("#launch-app"), apps, (app) => label(app, Object.values(catalogue[app]).flatMap(Object.values)));
   if (!apps.length) {
     showError(new Error("The catalogue has no applications yet."));
     return;
   }
-  fillVersions();
+  const preferred = chosenOnce ? null : preferredEntrypoint(catalogue);
+  chosenOnce = true;
+  if (preferred) $("#launch-app").value = preferred.app;
+  fillVersions(preferred);
   if (!$("#launch-name").value) suggestName();
 }
 
-function setOptions(select, values) {
+/**
+ * The entrypoint the form starts on: one that can run here. With the server's
+ * `runnable` flags, a runnable one; without, a process entrypoint (no container, no
+ * GPU) before one without a GPU before the rest; ties go alphabetically.
+ */
+export function preferredEntrypoint(apps) {
+  const all = [];
+  for (const app of Object.keys(apps).sort()) {
+    for (const version of Object.keys(apps[app]).sort()) {
+      for (const entrypoint of Object.keys(apps[app][version]).sort()) {
+        all.push({ app, version, entrypoint, spec: apps[app][version][entrypoint] });
+      }
+    }
+  }
+  const rank = ({ spec }) => [
+    spec.runnable === true ? 0 : spec.runnable === false ? 2 : 1,
+    spec.handler?.runner === "process" ? 0 : 1,
+    (spec.aws_resources?.hardware?.GPU || 0) > 0 ? 1 : 0,
+  ];
+  const order = (a, b) => {
+    const [ra, rb] = [rank(a), rank(b)];
+    const i = ra.findIndex((value, index) => value !== rb[index]);
+    return i < 0 ? 0 : ra[i] - rb[i];
+  };
+  return all.sort(order)[0] || null; // sort is stable: ties stay alphabetical
+}
+
+/** An option's text: the name, and a word when none of its entrypoints can run here. */
+function label(name, specs) {
+  return specs.length && specs.every((spec) => spec.runnable === false) ? `${name} (cannot run here now)` : name;
+}
+
+function setOptions(select, values, text = (value) => value) {
   const previous = select.value;
-  fill(select, values.map((value) => h("option", { value }, value)));
+  fill(select, values.map((value) => h("option", { value }, text(value))));
   if (values.includes(previous)) select.value = previous;
 }
 
-function fillVersions() {
-  setOptions($("#launch-version"), Object.keys(catalogue[$("#launch-app").value] || {}).sort());
-  fillEntrypoints();
+function fillVersions(preferred = null) {
+  const versions = catalogue[$("#launch-app").value] || {};
+  setOptions($("#launch-version"), Object.keys(versions).sort(), (v) => label(v, Object.values(versions[v])));
+  if (preferred) $("#launch-version").value = preferred.version;
+  fillEntrypoints(preferred);
 }
 
-function fillEntrypoints() {
-  const versions = catalogue[$("#launch-app").value] || {};
-  setOptions($("#launch-entrypoint"), Object.keys(versions[$("#launch-version").value] || {}).sort());
+function fillEntrypoints(preferred = null) {
+  const entrypoints = (catalogue[$("#launch-app").value] || {})[$("#launch-version").value] || {};
+  setOptions($("#launch-entrypoint"), Object.keys(entrypoints).sort(), (e) => label(e, [entrypoints[e]]));
+  if (preferred) $("#launch-entrypoint").value = preferred.entrypoint;
   renderEntrypoint();
 }
 
@@ -103,22 +144,22 @@ function renderEntrypoint() {
     hw.GPU ? `${hw.GPU} GPU${hw.GPU === 1 ? "" : "s"}` : null,
   ].filter(Boolean);
   const timeout = spec.aws_resources?.timeout;
+  const about = [spec.application_description, spec.version_description, spec.description].filter(Boolean);
   fill($("#launch-about"),
-    `Runs ${where}`,
-    needs.length ? `; needs ${needs.join(", ")}` : "",
-    timeout ? `; stopped after ${formatDuration(timeout)}` : "",
-    ". Results: ", Object.keys(spec.handler.files_up || {}).join(", ") || "none", ".");
+    about.map((text) => h("p", { class: "description" }, text)),
+    spec.runnable === false
+      ? h("p", { class: "cannot-run" }, "No worker connected now can run this entrypoint: a job would wait until one can.")
+      : null,
+    h("p", { class: "hint" },
+      `Runs ${where}`,
+      needs.length ? `; needs ${needs.join(", ")}` : "",
+      timeout ? `; stopped after ${formatDuration(timeout)}` : "",
+      ". Results: ", Object.keys(spec.handler.files_up || {}).join(", ") || "none", "."));
   $("#hw-cpu").placeholder = hw.VCPU ?? "any";
   $("#hw-memory").placeholder = hw.MEMORY ?? "any";
   $("#hw-gpu-mem").placeholder = "any";
   renderInputs(spec);
   renderEnv(spec);
-}
-
-function formatDuration(seconds) {
-  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
-  if (seconds % 60 === 0) return `${seconds / 60} min`;
-  return `${seconds} s`;
 }
 
 function renderInputs(spec) {
@@ -165,15 +206,37 @@ function readInputs() {
 
 function renderEnv(spec) {
   const names = spec.app.env || [];
+  const descriptions = spec.app.env_descriptions || {};
+  const defaults = spec.app.env_defaults || {};
   const previous = Object.fromEntries(
     [...document.querySelectorAll("#launch-env-fields input")].map((el) => [el.dataset.name, el.value]));
   $("#launch-env").hidden = false;
   fill($("#launch-env-fields"), names.length
-    ? names.map((name) => h("div", { class: "field" },
-      h("label", { for: `env-${name}` }, name),
-      h("input", { id: `env-${name}`, "data-name": name, value: previous[name] || "",
-        placeholder: "not set", autocomplete: "off" })))
+    ? names.map((name) => {
+      const hintId = `env-${name}-hint`;
+      const hint = [descriptions[name], name in defaults ? `Default: ${defaults[name] || "empty"}.` : null]
+        .filter(Boolean).join(" ");
+      const input = h("input", { id: `env-${name}`, "data-name": name, placeholder: name in defaults ? defaults[name] : "not set",
+        autocomplete: "off", "aria-describedby": hint ? hintId : null });
+      input.value = previous[name] || "";
+      return h("div", { class: "field" }, h("label", { for: `env-${name}` }, name), input,
+        hint ? h("p", { class: "hint", id: hintId }, hint) : null);
+    })
     : h("p", { class: "hint" }, "This entrypoint takes no environment variables."));
+}
+
+/** After a launch: the next job starts from a fresh form (the entrypoint stays). */
+function resetForm() {
+  for (const el of document.querySelectorAll("#launch-env-fields input, #launch-form input[type=number], #hw-gpu-model, #hw-gpu-archi")) {
+    el.value = "";
+  }
+  for (const box of document.querySelectorAll("#launch-input-fields input[type=checkbox]")) box.checked = false;
+  for (const select of document.querySelectorAll("#launch-input-fields select")) select.value = "";
+  $("#launch-environment").value = "";
+  $("#launch-priority").value = "0";
+  nameEdited = false;
+  $("#launch-name").value = "";
+  suggestName();
 }
 
 function numberOrNull(id) {
@@ -240,8 +303,8 @@ async function onSubmit(event) {
   try {
     const job = await api.request("POST", "jobs", { json: body });
     notify(`Job ${job.job_name} launched (number ${job.id}).`);
-    nameEdited = false;
-    $("#launch-name").value = "";
+    warn(job.warnings, `Job ${job.job_name} may not run soon:`);
+    resetForm();
     nav.go("jobs", job.id);
   } catch (error) {
     showError(error, "The job was not launched");
