@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 #: Rounds of the client's retries spent on a job's final status before giving up.
 _FINAL_STATUS_ROUNDS = 3
+
+#: The least time between two live-log chunks sent between keep-alives.
+LOG_SPACING_S = 1.0
 
 
 class Heartbeat:
@@ -49,8 +53,12 @@ class Heartbeat:
         self._live_log = live_log
         self._lock = threading.Lock()
         self._stopped = threading.Event()
+        self._wake = threading.Event()  # a stop, or new output to ship
+        self._news = False
         self._thread: threading.Thread | None = None
         self.status: JobStatus | None = None
+        if live_log is not None:
+            live_log.on_news = self.output_arrived
 
     def set(self, status: JobStatus) -> None:
         """Move to ``status`` now; raises :class:`JobGone` if the job is no longer ours."""
@@ -71,19 +79,40 @@ class Heartbeat:
     def stop(self) -> None:
         """No keep-alive is sent once this returns."""
         self._stopped.set()
+        self._wake.set()
         with self._lock:  # waits for a keep-alive in flight
             pass
 
+    def output_arrived(self) -> None:
+        """The run wrote something new: ship it soon, without waiting for the next beat."""
+        self._news = True
+        self._wake.set()
+
     def _beat(self) -> None:
         bind_job(self._job_id, self._attempt)  # this thread's log lines are about the job
-        while not self._stopped.wait(self._interval):
+        next_beat = time.monotonic() + self._interval
+        last_ship = 0.0
+        while not self._stopped.is_set():
+            now = time.monotonic()
+            beat = now >= next_beat
+            if not beat and not (self._news and now >= last_ship + LOG_SPACING_S):
+                until = next_beat
+                if self._news:
+                    until = min(until, last_ship + LOG_SPACING_S)
+                self._wake.wait(max(0.0, until - now))
+                self._wake.clear()
+                continue
             with self._lock:
                 if self._stopped.is_set() or self.status is None:
                     return
                 try:
-                    self._client.set_status(self._job_id, self.status, attempt=self._attempt)
+                    if beat:
+                        next_beat = now + self._interval
+                        self._client.set_status(self._job_id, self.status, attempt=self._attempt)
                     if self._live_log is not None:
+                        self._news = False
                         self._live_log.ship()
+                        last_ship = time.monotonic()
                 except JobGone:
                     self._on_gone()
                     return

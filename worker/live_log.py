@@ -1,7 +1,9 @@
 """Live logs: the new part of a running job's output, sent with its heartbeats.
 
 The job thread hands the run's output so far (the runner's bounded log) to
-:meth:`LiveLog.update`; the heartbeat thread calls :meth:`LiveLog.ship`, which
+:meth:`LiveLog.update`, which tells the heartbeat thread when something is new (so a
+job's first lines show at once, not at the next keep-alive); that thread calls
+:meth:`LiveLog.ship` (at most about once a second, and with every keep-alive), which
 sends what the server has not got yet (``POST /jobs/{id}/log``, fenced by the
 attempt) and, once the server took it, moves on. A chunk that failed is sent
 again; the server ignores what it already has (offsets). Live logs are best
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from worker.client import ApiError, JobGone, WorkerClient
@@ -84,10 +87,14 @@ class LiveLog:
         self._output: str | None = None
         self._enabled = True
         self._lock = threading.Lock()  # one chunk in flight; the cursor moves under it
+        self.on_news: Callable[[], object] | None = None  # the heartbeat thread's wake-up
 
     def update(self, output: str) -> None:
         """The run's output so far (from the job thread, whenever it read the log)."""
+        news = self._enabled and output != (self._output or "")
         self._output = output
+        if news and self.on_news is not None:
+            self.on_news()
 
     def ship(self) -> None:
         """Send what the server does not have yet, if anything; raises :class:`JobGone`

@@ -26,6 +26,7 @@ from worker.kinds.base import (
 )
 from worker.runners import Capability, RunOutcome, RunSpec, run_to_completion
 from worker.runners.aws import CloudRunError, RunLost
+from worker.runners.base import can
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 #: rate-limited Describe call.
 TICK_S = {"process": 0.25, "batch": 5.0, "ecs": 5.0}
 _DEFAULT_TICK_S = 1.0
+#: How often a local run's output is read for the live log, so it shows from the
+#: first second (a cloud run's log is a rate-limited service call: read at heartbeats).
+LIVE_READ_S = 1.0
 
 
 class DecodeJob:
@@ -108,9 +112,11 @@ def _run(ctx: RunContext) -> RunOutcome:
             # `running` once the command runs: a cloud run may first wait for capacity.
             on_start=ctx.lease.running,
             tick_s=TICK_S.get(ctx.runner_kind, _DEFAULT_TICK_S),
-            # The heartbeats send what is new of it (live logs).
+            # The heartbeat thread sends what is new of it (live logs).
             on_output=ctx.lease.live_log.update,
-            output_every=ctx.settings.heartbeat_interval,
+            output_every=ctx.settings.heartbeat_interval
+            if can(ctx.runner, Capability.QUEUES)
+            else min(LIVE_READ_S, ctx.settings.heartbeat_interval),
         )
     except RunLost as exc:
         # The service lost the run (not the job's fault): hand it back for a retry.

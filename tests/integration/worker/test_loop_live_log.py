@@ -78,3 +78,17 @@ def test_a_job_that_prints_nothing_sends_no_log(fake, tmp_path):
     with running(worker):
         wait_for(lambda: state.final("q93"))
     assert not [c for c in state.calls if c.path == "/jobs/q93/log"]
+
+
+def test_the_first_lines_go_out_before_the_next_keep_alive(fake, tmp_path):
+    # With the heartbeat 30 s apart, the live log must not wait for it: the job's first
+    # line reaches the server while the job has sent no keep-alive after `running` yet.
+    url, state = fake
+    state.add_job("q94", job_spec(94, 'echo "first line"; sleep 4'))
+    worker = Worker(_settings(url, tmp_path, heartbeat_interval=30))
+    with running(worker):
+        wait_for(lambda: "first line" in state.logs["q94"], timeout=10)
+        assert state.status_names("q94") == ["preprocessing", "running"]  # no keep-alive has gone out
+        wait_for(lambda: state.final("q94"), timeout=30)
+    assert state.final("q94") == ("finished", None)
+    assert state.logs["q94"] == "first line\n"
