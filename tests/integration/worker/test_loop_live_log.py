@@ -88,7 +88,8 @@ def test_the_first_lines_go_out_before_the_next_keep_alive(fake, tmp_path):
     worker = Worker(_settings(url, tmp_path, heartbeat_interval=30))
     with running(worker):
         wait_for(lambda: "first line" in state.logs["q94"], timeout=10)
-        assert state.status_names("q94") == ["preprocessing", "running"]  # no keep-alive has gone out
+        # no keep-alive has gone out yet
+        assert state.status_names("q94") == ["preprocessing", "running"]
         wait_for(lambda: state.final("q94"), timeout=30)
     assert state.final("q94") == ("finished", None)
     assert state.logs["q94"] == "first line\n"
