@@ -66,7 +66,12 @@ def test_user_api_accepts_cognito_id_tokens(
         }
         me = http.get("/user", headers={"Authorization": f"Bearer {scientist}"})
         assert me.status_code == 200, me.text
-        assert me.json() == {"email": "ada@lab.example", "groups": ["users"]}
+        assert me.json() == {
+            "email": "ada@lab.example",
+            "groups": ["users"],
+            "storage_used": 0,
+            "storage_quota": me.json()["storage_quota"],
+        }
         files = http.get("/files/", headers={"Authorization": f"Bearer {scientist}"})
         assert files.status_code == 200
         # a worker account is not a scientist; a tampered token is nobody

@@ -99,8 +99,12 @@ def test_user_api_in_cognito_mode(jwks_url: str, tmp_path) -> None:  # type: ign
             405,
         )  # no local accounts in Cognito mode
         headers = {"Authorization": f"Bearer {id_token()}"}
-        assert client.get("/user", headers=headers).json() == {
+        me = client.get("/user", headers=headers).json()
+        assert me == {
             "email": "ada@lab.example",
             "groups": ["users"],
+            "storage_used": 0,
+            "storage_quota": me["storage_quota"],
         }
+        assert me["storage_quota"] > 0
         assert client.get("/files/", headers=headers).status_code == 200
